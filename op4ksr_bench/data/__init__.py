@@ -1,0 +1,1 @@
+"""Data: image sources, curation filters, degradations, suite and manifest builders."""

@@ -1,0 +1,97 @@
+"""The method contract: a frozen card plus one ``upscale`` call.
+
+Every method, from bicubic to the OP4KSR reference, is a :class:`Method` subclass with a
+:class:`MethodCard` and ``upscale(lr) -> sr``. Weights load in ``__init__`` (never at import); options are
+explicit keyword arguments and :meth:`Method.options` reports the ones in effect, which the runner writes
+into every result. A method that cannot meet the contract raises; it never pads, resizes or tiles silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+Family = Literal["interpolation", "regression", "gan", "diffusion-multistep", "diffusion-onestep", "external"]
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """One weights file a method needs: its name in the weights catalogue and its sha256."""
+
+    name: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class MethodCard:
+    """What a method is, for listings, results and the leaderboard.
+
+    Attributes:
+        name: Registry name (``bicubic``, ``realesrgan-x4plus``, ...).
+        display_name: Human-readable name for tables.
+        paper: Citation or URL of the method's paper ("" for classical resampling).
+        licence: SPDX id or short licence name of the code and weights (``BSD-3-Clause``, ``non-commercial``).
+        family: One of :data:`Family`.
+        steps: Network evaluations per image (0 for interpolation, 1 for feed-forward/one-step).
+        patch_free: True if the method processes the whole image in one pass.
+        default_tile: Tile size in output pixels the method uses by default (None if patch-free).
+        default_overlap: Overlap between tiles in output pixels (None if patch-free).
+        scales: Scale factors the method supports.
+        weights: Weight files the method loads.
+    """
+
+    name: str
+    display_name: str
+    paper: str
+    licence: str
+    family: Family
+    steps: int
+    patch_free: bool = True
+    default_tile: int | None = None
+    default_overlap: int | None = None
+    scales: tuple[int, ...] = (4,)
+    weights: tuple[WeightRef, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Method:
+    """Base class for super-resolution methods.
+
+    Subclasses set ``card`` and implement :meth:`upscale`. Constructor keyword arguments are the method's
+    options; ``--opt KEY=VALUE`` on the command line passes them (values parsed as YAML scalars).
+    """
+
+    card: ClassVar[MethodCard]
+
+    def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32") -> None:
+        if scale not in self.card.scales:
+            from op4ksr_bench.errors import UsageError
+
+            raise UsageError(f"{self.card.name} supports scale {self.card.scales}, not x{scale}")
+        self.scale = scale
+        self.device = device
+        self.dtype = dtype
+
+    def upscale(self, lr: torch.Tensor) -> torch.Tensor:
+        """Super-resolve one image.
+
+        Args:
+            lr: ``float32`` tensor ``[1, 3, h, w]`` in ``[0, 1]`` on ``self.device``.
+
+        Returns:
+            ``float32`` tensor ``[1, 3, h * scale, w * scale]`` in ``[0, 1]``.
+        """
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The options in effect (all of them, defaults included), JSON-serialisable."""
+        return {"scale": self.scale, "device": self.device, "dtype": self.dtype}
+
+    def periods(self) -> tuple[int, ...]:
+        """Extra spatial periods (output px) this method may imprint, e.g. its tile stride; scored by PAS/seam."""
+        return ()

@@ -1,0 +1,57 @@
+"""The metric contract.
+
+A metric is a class with declared metadata (``name``, ``kind``, ``higher_is_better``, ``backend``,
+``licence``, ``weights``) and a call on 8-bit images. Preprocessing (colour space, border crop, 4K policy)
+is a constructor argument, reported by :meth:`Metric.settings` and written into every result.
+
+A call returns a ``dict`` whose key ``name`` is the headline value; a metric may add detail values under
+``"<name>.<detail>"`` keys (``pas.p16``, ``pas.period``), which results store beside the headline value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+Kind = Literal["FR", "NR"]
+Policy = Literal["native", "tiled-mean", "resize"]
+
+
+class Metric:
+    """Base class for image-quality metrics.
+
+    Class attributes:
+        name: Registry name, also the headline key in results.
+        kind: ``"FR"`` (needs a reference) or ``"NR"``.
+        higher_is_better: Direction; the leaderboard reads it from here and nowhere else.
+        backend: ``"native"`` or the pinned backend, e.g. ``"pyiqa==0.1.16"``.
+        licence: Licence of the implementation and weights; ``non_commercial`` flags restrictive ones.
+        weights: Names of entries in the weights catalogue this metric needs (empty for native metrics).
+        set_level: True for metrics computed over a whole set (update/compute), False for per-image calls.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[Kind]
+    higher_is_better: ClassVar[bool]
+    backend: ClassVar[str] = "native"
+    licence: ClassVar[str] = "Apache-2.0"
+    non_commercial: ClassVar[bool] = False
+    weights: ClassVar[tuple[str, ...]] = ()
+    set_level: ClassVar[bool] = False
+
+    def settings(self) -> dict[str, Any]:
+        """The preprocessing and options in effect (JSON-serialisable), recorded with every value."""
+        return {}
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        """Score one image.
+
+        Args:
+            pred: ``uint8`` ``H x W x 3`` RGB, the image under test.
+            ref: ``uint8`` ``H x W x 3`` RGB reference of the same size for FR metrics, else None.
+
+        Returns:
+            ``{name: value, "<name>.<detail>": value, ...}``.
+        """
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Aggregation of result files and the static HTML leaderboard."""
