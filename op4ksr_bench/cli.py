@@ -229,11 +229,14 @@ def leaderboard(
     crop: Annotated[
         list[str] | None, typer.Option("--crop", help="Extra comparison crop ID:X,Y,SIZE (repeatable).")
     ] = None,
+    crop_size: Annotated[
+        int, typer.Option("--crop-size", help="Side of the automatic comparison crop (output pixels).")
+    ] = 256,
 ) -> None:
     """Write the static HTML leaderboard (tables, plots, visual comparisons) from result files."""
     from op4ksr_bench.report.commands import leaderboard as run
 
-    run(results=results, out=out, data=data, crops=crop or [])
+    run(results=results, out=out, data=data, crops=crop or [], crop_size=crop_size)
 
 
 def main() -> None:

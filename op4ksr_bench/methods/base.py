@@ -8,13 +8,16 @@ into every result. A method that cannot meet the contract raises; it never pads,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     import torch
 
 Family = Literal["interpolation", "regression", "gan", "diffusion-multistep", "diffusion-onestep", "external"]
+Timing = Literal["measured", "amortised", "none"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,12 @@ class Method:
     """
 
     card: ClassVar[MethodCard]
+    timing: ClassVar[Timing] = "measured"
+    """How the runner times this method: ``measured`` per call (warm-up excluded, device synchronised),
+    ``amortised`` (a batch run in :meth:`prepare`, its wall time divided over the images) or ``none``
+    (precomputed outputs)."""
+    runs_in_process: ClassVar[bool] = True
+    """False for methods whose outputs come from elsewhere (folders, external commands): they cannot be tiled."""
 
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32") -> None:
         if scale not in self.card.scales:
@@ -87,6 +96,16 @@ class Method:
             ``float32`` tensor ``[1, 3, h * scale, w * scale]`` in ``[0, 1]``.
         """
         raise NotImplementedError
+
+    def prepare(self, samples: Sequence[tuple[str, Path]]) -> None:
+        """Called once by the runner with the ``(image id, LR path)`` pairs it is about to process.
+
+        In-process methods need nothing here; batch methods (external commands) run their whole batch now.
+        """
+
+    def upscale_sample(self, image_id: str, lr: torch.Tensor) -> torch.Tensor:
+        """The runner's entry point: :meth:`upscale`, unless outputs are matched by image id (folders)."""
+        return self.upscale(lr)
 
     def options(self) -> dict[str, Any]:
         """The options in effect (all of them, defaults included), JSON-serialisable."""

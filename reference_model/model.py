@@ -1,0 +1,424 @@
+"""OP4KSR reference model: one Flux transformer call on F16-VAE latents, no tiles, every step visible.
+
+``forward``: LR ``[B, 3, h, w]`` in ``[0, 1]`` -> bicubic resize to the output size ``H x W`` -> F16 VAE encode
+(posterior mean) -> latent normalisation -> pack 2x2 latent cells into 64-d tokens -> ONE
+``FluxTransformer2DModel`` call at the fixed timestep ``t*`` with the stored empty-prompt embeddings -> flow
+prediction ``v`` -> ``z_hr = z_lr - t* * v`` -> unpack -> decode. ``H`` and ``W`` must be multiples of the pixels
+per token (32 with the F16 VAE: 16 px per latent cell x 2 cells per token), so 4096x4096 (16,384 tokens),
+3840x2160 (8,160 tokens) and every RealVary shape run in one pass.
+
+A saved model is a folder::
+
+    op4ksr.json                      the ModelConfig (this file's dataclass) + format version
+    transformer/                     diffusers FluxTransformer2DModel (config.json + *.safetensors)
+    vae/                             diffusers AutoencoderKL with the SC-VAE ``stride`` (config.json + safetensors)
+    prompt_embeddings.safetensors    prompt_embeds [1, L, joint_attention_dim], pooled_prompt_embeds [1, P]
+    transformer_lora/                optional: peft LoRA (adapter_config.json + adapter_model.safetensors)
+
+A folder with real weights (FLUX.1-dev ``transformer/`` + SC-VAE ``vae/`` + the empty-prompt embeddings made
+once by ``python -m reference_model.prompt_embeddings``) has the same layout; without ``op4ksr.json`` it runs
+with the ``flux-dev-f16`` model settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from op4ksr_bench.errors import UsageError, WeightsMissingError
+from reference_model.rope import apply_rfr
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+PROMPT_FILE = "prompt_embeddings.safetensors"
+CONFIG_FILE = "op4ksr.json"
+DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines an OP4KSR model (saved as ``op4ksr.json`` beside the weights).
+
+    Attributes:
+        name: Config name (``nano``, ``flux-dev-f16``).
+        transformer: ``FluxTransformer2DModel`` keyword arguments (used when no transformer folder is given).
+        transformer_path: Folder with a diffusers transformer to start from (real weights; LoRA base), or None.
+        vae: ``F16AutoencoderKL`` keyword arguments (used when no VAE folder is given).
+        vae_path: Folder with a diffusers VAE to start from, or None.
+        timestep: The fixed timestep ``t*`` in ``(0, 1]``; the LR latent is the noisy state at ``t*``.
+        guidance: Guidance value fed to guidance-distilled transformers (FLUX.1-dev); ignored otherwise.
+        rope_theta: Stock RoPE base (Flux: 10000).
+        rfr_mode: RFR mode: ``none``, ``base`` or ``ntk`` (see ``reference_model/rope.py``).
+        rfr_scale: RFR factor ``s``.
+        prompt_length: Tokens in the stored empty-prompt embedding when it is generated (nano: seeded constant).
+        lora_rank: LoRA rank on the transformer's attention projections (0: train all weights).
+        lora_alpha: LoRA alpha (None: equal to the rank).
+        lora_targets: Module-name suffixes that get LoRA.
+        train_vae: Whether training updates the VAE (nano: yes, it is trained from scratch; real: no).
+        scale: The super-resolution factor the model is trained for.
+    """
+
+    name: str = "nano"
+    transformer: dict[str, Any] = field(default_factory=dict)
+    transformer_path: str | None = None
+    vae: dict[str, Any] = field(default_factory=dict)
+    vae_path: str | None = None
+    timestep: float = 0.5
+    guidance: float = 1.0
+    rope_theta: float = 10000.0
+    rfr_mode: str = "none"
+    rfr_scale: float = 1.0
+    prompt_length: int = 8
+    lora_rank: int = 0
+    lora_alpha: float | None = None
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    train_vae: bool = True
+    scale: int = 4
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Build from a dict (YAML/JSON), rejecting unknown keys with one line."""
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"unknown model config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = dict(values)
+        if "lora_targets" in values:
+            values["lora_targets"] = tuple(values["lora_targets"])
+        config = cls(**values)
+        if not 0.0 < config.timestep <= 1.0:
+            raise UsageError(f"model timestep must be in (0, 1], got {config.timestep}")
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["lora_targets"] = list(self.lora_targets)
+        return values
+
+
+def pack_latents(latents: torch.Tensor) -> torch.Tensor:
+    """``[B, C, h, w]`` -> ``[B, (h/2)(w/2), 4C]``: each 2x2 latent patch becomes one token (Flux order)."""
+    batch, channels, height, width = latents.shape
+    latents = latents.view(batch, channels, height // 2, 2, width // 2, 2)
+    latents = latents.permute(0, 2, 4, 1, 3, 5)
+    return latents.reshape(batch, (height // 2) * (width // 2), channels * 4)
+
+
+def unpack_latents(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`pack_latents`: ``[B, (h/2)(w/2), 4C]`` -> ``[B, C, h, w]`` (``h, w`` latent cells)."""
+    batch, _, token_channels = tokens.shape
+    channels = token_channels // 4
+    tokens = tokens.view(batch, height // 2, width // 2, channels, 2, 2)
+    tokens = tokens.permute(0, 3, 1, 4, 2, 5)
+    return tokens.reshape(batch, channels, height, width)
+
+
+def image_token_ids(rows: int, columns: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Flux position ids ``[rows * columns, 3]``: (0, row, column) per token, row-major."""
+    ids = torch.zeros(rows, columns, 3)
+    ids[..., 1] = torch.arange(rows)[:, None]
+    ids[..., 2] = torch.arange(columns)[None, :]
+    return ids.reshape(rows * columns, 3).to(device)
+
+
+class OP4KSR(nn.Module):
+    """The reference model: F16 VAE + Flux transformer + stored empty-prompt embeddings.
+
+    Args:
+        config: The model config.
+        transformer: A ``FluxTransformer2DModel``.
+        vae: An :class:`~reference_model.vae.F16AutoencoderKL`.
+        prompt_embeds: ``[1, L, joint_attention_dim]`` empty-prompt sequence embedding.
+        pooled_prompt_embeds: ``[1, pooled_projection_dim]`` empty-prompt pooled embedding.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        transformer: nn.Module,
+        vae: nn.Module,
+        prompt_embeds: torch.Tensor,
+        pooled_prompt_embeds: torch.Tensor,
+    ):
+        super().__init__()
+        self.config = config
+        self.transformer = transformer
+        self.vae = vae
+        self.register_buffer("prompt_embeds", prompt_embeds.detach().clone())
+        self.register_buffer("pooled_prompt_embeds", pooled_prompt_embeds.detach().clone())
+        self.rope_thetas = apply_rfr(transformer, config.rfr_mode, config.rfr_scale, config.rope_theta)
+        token_channels = transformer.config.in_channels
+        if token_channels != 4 * vae.config.latent_channels:
+            raise UsageError(
+                f"transformer in_channels {token_channels} != 4 x VAE latent_channels {vae.config.latent_channels}"
+            )
+
+    # ---- construction ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, seed: int = 0) -> OP4KSR:
+        """Build from a config: random init (seeded) for dict configs, local folders for ``*_path`` entries."""
+        from diffusers import FluxTransformer2DModel
+
+        from reference_model.vae import F16AutoencoderKL
+
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            if config.transformer_path:
+                transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path))
+            else:
+                transformer = FluxTransformer2DModel(**config.transformer)
+            if config.vae_path:
+                vae = _load_diffusers(F16AutoencoderKL, Path(config.vae_path))
+            else:
+                vae = F16AutoencoderKL(**config.vae)
+            generator = torch.Generator().manual_seed(seed + 1)
+            joint_dim = transformer.config.joint_attention_dim
+            pooled_dim = transformer.config.pooled_projection_dim
+            # Without a text encoder the "empty prompt" of a from-scratch model is a fixed, seeded constant.
+            prompt_embeds = torch.randn(1, config.prompt_length, joint_dim, generator=generator)
+            pooled_prompt_embeds = torch.randn(1, pooled_dim, generator=generator)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
+        if config.lora_rank > 0:
+            model.add_lora(config.lora_rank, config.lora_alpha, config.lora_targets)
+        return model
+
+    def add_lora(self, rank: int, alpha: float | None = None, targets: tuple[str, ...] = DEFAULT_LORA_TARGETS) -> None:
+        """Attach a peft LoRA adapter to the transformer and freeze its base weights."""
+        from peft import LoraConfig
+
+        lora_config = LoraConfig(r=rank, lora_alpha=alpha or rank, target_modules=list(targets), init_lora_weights=True)
+        self.transformer.add_adapter(lora_config)
+
+    @property
+    def has_lora(self) -> bool:
+        return bool(getattr(self.transformer, "_hf_peft_config_loaded", False))
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the trainer updates: LoRA weights (if any) or the whole transformer, plus the VAE if trained."""
+        if self.has_lora:
+            parameters = [p for n, p in self.transformer.named_parameters() if "lora_" in n]
+        else:
+            parameters = list(self.transformer.parameters())
+        if self.config.train_vae:
+            parameters += list(self.vae.parameters())
+        return parameters
+
+    # ---- geometry ----------------------------------------------------------------------------------------------
+
+    @property
+    def pixels_per_token(self) -> int:
+        """Output pixels per token along each axis: VAE compression x 2 (the 2x2 packing)."""
+        return self.vae.spatial_compression * 2
+
+    def check_output_size(self, height: int, width: int) -> None:
+        step = self.pixels_per_token
+        if height % step or width % step or height <= 0 or width <= 0:
+            raise UsageError(
+                f"output size {width}x{height} is not a multiple of {step} px (one token); "
+                f"pick an input whose {self.config.scale}x size is a multiple of {step}"
+            )
+
+    # ---- the forward pass --------------------------------------------------------------------------------------
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` in ``[0, 1]`` -> normalised latents ``[B, C, H / c, W / c]``."""
+        latents = self.vae.encode_mean(image * 2.0 - 1.0)
+        shift = self.vae.config.shift_factor or 0.0
+        return (latents - shift) * self.vae.config.scaling_factor
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> ``[B, 3, H, W]`` in (about) ``[0, 1]`` (not clamped)."""
+        shift = self.vae.config.shift_factor or 0.0
+        image = self.vae.decode_latents(latents / self.vae.config.scaling_factor + shift)
+        return (image + 1.0) * 0.5
+
+    def denoise(self, latents: torch.Tensor) -> torch.Tensor:
+        """One transformer call at ``t*``: ``z_hr = z_lr - t* * v`` on ``[B, C, h, w]`` latents."""
+        batch, _, height, width = latents.shape
+        tokens = pack_latents(latents)
+        transformer_dtype = self.transformer.x_embedder.weight.dtype
+        timestep = torch.full((batch,), self.config.timestep, device=latents.device, dtype=transformer_dtype)
+        guidance = None
+        if self.transformer.config.guidance_embeds:
+            guidance = torch.full((batch,), self.config.guidance, device=latents.device, dtype=transformer_dtype)
+        velocity = self.transformer(
+            hidden_states=tokens.to(transformer_dtype),
+            encoder_hidden_states=self.prompt_embeds.expand(batch, -1, -1).to(transformer_dtype),
+            pooled_projections=self.pooled_prompt_embeds.expand(batch, -1).to(transformer_dtype),
+            timestep=timestep,
+            img_ids=image_token_ids(height // 2, width // 2, latents.device),
+            txt_ids=torch.zeros(self.prompt_embeds.shape[1], 3, device=latents.device),
+            guidance=guidance,
+            return_dict=False,
+        )[0]
+        hr_tokens = tokens - self.config.timestep * velocity.to(tokens.dtype)
+        return unpack_latents(hr_tokens, height, width)
+
+    def forward(self, lr: torch.Tensor, output_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Super-resolve ``lr [B, 3, h, w]`` in ``[0, 1]`` to ``[B, 3, H, W]`` (default ``scale x``), not clamped."""
+        if output_size is None:
+            output_size = (lr.shape[-2] * self.config.scale, lr.shape[-1] * self.config.scale)
+        height, width = output_size
+        self.check_output_size(height, width)
+        upsampled = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
+        vae_dtype = self.vae.encoder.conv_in.weight.dtype
+        lr_latents = self.encode(upsampled.to(vae_dtype))
+        hr_latents = self.denoise(lr_latents)
+        return self.decode(hr_latents.to(vae_dtype)).float()
+
+    @torch.no_grad()
+    def upscale(self, lr: torch.Tensor, output_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Inference: :meth:`forward` without gradients, clamped to ``[0, 1]``."""
+        return self.forward(lr, output_size).clamp_(0.0, 1.0)
+
+    # ---- saving and loading ------------------------------------------------------------------------------------
+
+    def save_pretrained(self, folder: Path, save_base_transformer: bool | None = None) -> None:
+        """Write the folder layout in the module docstring (safetensors + JSON configs).
+
+        Args:
+            folder: Destination (created).
+            save_base_transformer: Also write the full transformer when a LoRA is attached (default: only when the
+                config names no ``transformer_path`` to reload the base from).
+        """
+        from safetensors.torch import save_file
+
+        from op4ksr_bench.atomic import atomic_write_text
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if save_base_transformer is None:
+            save_base_transformer = not (self.has_lora and self.config.transformer_path)
+        if self.has_lora:
+            _save_lora(self.transformer, folder / "transformer_lora")
+        if save_base_transformer:
+            _save_diffusers(self.transformer, folder / "transformer", without_lora=self.has_lora)
+        _save_diffusers(self.vae, folder / "vae", without_lora=False)
+        tensors = {
+            "prompt_embeds": self.prompt_embeds.detach().cpu().contiguous(),
+            "pooled_prompt_embeds": self.pooled_prompt_embeds.detach().cpu().contiguous(),
+        }
+        save_file(tensors, str(folder / PROMPT_FILE))
+        payload = {"format": "op4ksr-reference", "format_version": FORMAT_VERSION, "model": self.config.to_dict()}
+        atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: Path, overrides: dict[str, Any] | None = None, default_config: str = "flux-dev-f16"
+    ) -> OP4KSR:
+        """Load a saved model or a real-weights folder (see the module docstring).
+
+        Args:
+            folder: The folder.
+            overrides: Model-config fields to change at load time (e.g. ``rfr_scale``, ``timestep``).
+            default_config: Config whose ``model`` section applies when the folder has no ``op4ksr.json``.
+
+        Raises:
+            WeightsMissingError: A required file is missing (one line naming it and where it goes).
+        """
+        from diffusers import FluxTransformer2DModel
+        from safetensors.torch import load_file
+
+        from reference_model.vae import F16AutoencoderKL
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise WeightsMissingError(f"OP4KSR weights folder {folder} does not exist")
+        if (folder / CONFIG_FILE).is_file():
+            payload = json.loads((folder / CONFIG_FILE).read_text())
+            values = payload["model"]
+        else:
+            from reference_model.configs import load_config_file
+
+            values = dict(load_config_file(default_config).get("model", {}))
+            values.pop("transformer_path", None)
+            values.pop("vae_path", None)
+        values.update(overrides or {})
+        config = ModelConfig.from_dict(values)
+        if (folder / "transformer" / "config.json").is_file():
+            transformer = _load_diffusers(FluxTransformer2DModel, folder / "transformer")
+        elif config.transformer_path:
+            transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path))
+        else:
+            raise WeightsMissingError(
+                f"{folder / 'transformer' / 'config.json'} is missing: put the FLUX.1 transformer folder "
+                "(config.json + *.safetensors) there"
+            )
+        vae = _load_diffusers(F16AutoencoderKL, folder / "vae", what="the F16 (SC-VAE) folder")
+        prompt_path = folder / PROMPT_FILE
+        if not prompt_path.is_file():
+            raise WeightsMissingError(
+                f"{prompt_path} is missing: compute it once with `python -m reference_model.prompt_embeddings "
+                f"--flux FLUX_DEV_DIR --out {folder}`"
+            )
+        prompts = load_file(str(prompt_path))
+        model = cls(config, transformer, vae, prompts["prompt_embeds"], prompts["pooled_prompt_embeds"])
+        if (folder / "transformer_lora").is_dir():
+            _load_lora(model.transformer, folder / "transformer_lora")
+        model.eval()
+        return model
+
+
+def _load_diffusers(model_class: type, folder: Path, what: str = "the diffusers folder") -> nn.Module:
+    """``model_class.from_pretrained(folder)`` with one-line errors for missing files; float32, CPU."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise WeightsMissingError(f"{config_path} is missing: put {what} (config.json + *.safetensors) there")
+    if not any(folder.glob("*.safetensors")):
+        raise WeightsMissingError(f"no *.safetensors in {folder}: put {what}'s weight files there")
+    return model_class.from_pretrained(str(folder), torch_dtype=torch.float32, local_files_only=True)
+
+
+def _save_diffusers(module: nn.Module, folder: Path, without_lora: bool) -> None:
+    """diffusers ``save_pretrained`` (safetensors); with a LoRA attached, writes the base weights only."""
+    if not without_lora:
+        module.save_pretrained(str(folder), safe_serialization=True)
+        return
+    state = {k.replace(".base_layer", ""): v for k, v in module.state_dict().items() if "lora_" not in k}
+    module.save_pretrained(str(folder), safe_serialization=True, state_dict=state)
+
+
+def _save_lora(transformer: nn.Module, folder: Path) -> None:
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from op4ksr_bench.atomic import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    peft_config = transformer.peft_config["default"]
+    state = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(transformer).items()}
+    save_file(state, str(folder / "adapter_model.safetensors"))
+    config_dict = peft_config.to_dict()
+    config_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in config_dict.items()}
+    atomic_write_text(folder / "adapter_config.json", json.dumps(config_dict, indent=2, sort_keys=True, default=str))
+
+
+def _load_lora(transformer: nn.Module, folder: Path) -> None:
+    from peft import LoraConfig
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        if not (folder / name).is_file():
+            raise WeightsMissingError(f"{folder / name} is missing: a LoRA folder needs adapter_config.json + weights")
+    values = json.loads((folder / "adapter_config.json").read_text())
+    known = set(LoraConfig.__dataclass_fields__)
+    lora_config = LoraConfig(**{k: v for k, v in values.items() if k in known and k not in ("peft_type", "task_type")})
+    transformer.add_adapter(lora_config)
+    result = set_peft_model_state_dict(transformer, load_file(str(folder / "adapter_model.safetensors")))
+    unexpected = getattr(result, "unexpected_keys", None)
+    if unexpected:
+        raise WeightsMissingError(f"{folder}: LoRA weights do not match the transformer ({len(unexpected)} keys)")
