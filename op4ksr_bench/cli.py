@@ -231,7 +231,7 @@ def leaderboard(
     ] = None,
     crop_size: Annotated[
         int, typer.Option("--crop-size", help="Side of the automatic comparison crop (output pixels).")
-    ] = 256,
+    ] = 128,
 ) -> None:
     """Write the static HTML leaderboard (tables, plots, visual comparisons) from result files."""
     from op4ksr_bench.report.commands import leaderboard as run

@@ -5,11 +5,21 @@ Layout: ``<results>/<suite>@v<version>/<method-slug>/<run-id>/`` holding
 * ``run.json``: suite (name, variant, version, hash, scale), method (spec, card, options in effect), metrics
   (metadata and settings of each), environment (package version, git sha, torch/CUDA, device name, dtype),
   seed, shard, start time, wall time, counts and a per-metric summary (mean/median/std/count);
-* ``samples.jsonl``: one object per image: ``id``, ``status`` (``ok``/``failed``), ``reason``, ``metrics``
-  (every value), ``seconds`` (inference), ``peak_memory_bytes``, input/output hashes.
+* ``samples.jsonl``: one object per image: ``id``, ``index`` (position in the suite manifest), ``status``
+  (``ok``/``failed``), ``reason`` (why it failed, else null), ``metrics`` (every value; null where a metric
+  gave none), ``seconds`` (inference, warm-up excluded, device synchronised; null when unknown),
+  ``timing`` (``measured``/``amortised``/``none``), ``peak_memory_bytes`` (``torch.cuda.max_memory_allocated``
+  on GPU, peak RSS increase on CPU; null when not measured), ``score_seconds``, ``wall_seconds`` (the whole
+  image: read, infer, save, score), ``lr_sha256``, ``hr_sha256``, ``output`` (the saved 8-bit PNG, relative to
+  the run folder) and ``output_sha256``.
+
+Shard runs live beside the run they belong to, as ``<run-id>-shard<I>of<N>``; :func:`merge_samples` joins
+them and the merge writes ``<run-id>`` itself, so a merged run sits where the unsharded run would.
 
 Results are never overwritten: a rerun of the same configuration resumes the same run folder.
-``samples.jsonl`` is append-only; a line torn by a kill is ignored on read and rewritten on resume.
+``samples.jsonl`` is append-only while a run works (each line fsynced); a resumed run first rewrites it
+atomically without the torn tail a kill may leave and without the rows it will redo, so the file never holds
+two rows for one image.
 """
 
 from __future__ import annotations
@@ -127,6 +137,46 @@ def summarize_samples(samples: list[dict[str, Any]]) -> dict[str, dict[str, floa
     return {key: summarize([s["metrics"].get(key) for s in ok]) for key in keys}
 
 
+SAMPLE_TIMING_FIELDS = ("seconds", "peak_memory_bytes", "score_seconds", "wall_seconds")
+"""Per-image fields that depend on the machine and the moment, not on the method's output."""
+
+
+def shard_folder_name(run_id: str, index: int, count: int) -> str:
+    """``<run-id>-shard<I>of<N>``: the folder of shard ``index`` (0-based) of ``count``."""
+    return f"{run_id}-shard{index}of{count}"
+
+
+def run_folder(results: Path, suite: str, version: int | str, method_slug: str, run_id: str) -> Path:
+    """``<results>/<suite>@v<version>/<method-slug>/<run-id>``."""
+    return Path(results) / f"{suite}@v{version}" / method_slug / run_id
+
+
+def write_samples(path: Path, samples: list[dict[str, Any]]) -> None:
+    """Rewrite ``samples.jsonl`` atomically with exactly ``samples`` (one JSON object per line)."""
+    text = "".join(json.dumps(sample, sort_keys=True, allow_nan=False) + "\n" for sample in samples)
+    atomic_write_text(Path(path), text)
+
+
+def merge_samples(parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Join the samples of shard runs, ordered by manifest ``index`` (then id).
+
+    Raises:
+        ValueError: two shards hold different rows for the same image.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for samples in parts:
+        for sample in samples:
+            previous = merged.get(sample["id"])
+            if previous is not None and _without_timing(previous) != _without_timing(sample):
+                raise ValueError(f"image {sample['id']} has different results in two shards")
+            merged[sample["id"]] = sample
+    return sorted(merged.values(), key=lambda s: (s.get("index", 0), s["id"]))
+
+
+def _without_timing(sample: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in sample.items() if key not in SAMPLE_TIMING_FIELDS}
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as stable, indented JSON, atomically."""
     atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
@@ -153,3 +203,116 @@ def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if errors:
         raise ValueError(f"{folder}: " + "; ".join(errors[:5]))
     return run, samples
+
+
+def counts_and_summaries(run: dict[str, Any], samples: list[dict[str, Any]], total: int) -> None:
+    """Set ``run["counts"]``, ``run["summary"]`` (per metric) and ``run["timing"]`` from ``samples``."""
+    ok = [sample for sample in samples if sample.get("status") == "ok"]
+    failed = [sample for sample in samples if sample.get("status") == "failed"]
+    run["counts"] = {"total": total, "ok": len(ok), "failed": len(failed), "pending": total - len(samples)}
+    run["summary"] = summarize_samples(samples)
+    run["timing"] = {key: summarize([sample.get(key) for sample in ok]) for key in SAMPLE_TIMING_FIELDS}
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    import os
+    import shutil
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.unlink(missing_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+
+
+def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
+    """Merge the shard runs of one configuration into one run folder (default: ``<parent>/<run-id>``).
+
+    The merged ``samples.jsonl`` holds every shard's rows in manifest order, the images are hard-linked (or
+    copied) in, and ``run.json`` is the first shard's with counts and summaries recomputed over all rows, so a
+    merge of complete shards equals a single run of the same configuration except for timing and sessions.
+
+    Raises:
+        ValueError: the folders are not shards of one configuration, a shard is missing, or ``out`` holds a run
+            that is not a merge.
+    """
+    from op4ksr_bench.atomic import sha256_file
+
+    loaded = [(Path(folder), *load_run(folder)) for folder in folders]
+    if not loaded:
+        raise ValueError("no run folders to merge")
+    first_folder, first, _ = loaded[0]
+
+    def identity(run: dict[str, Any]) -> tuple:
+        options = {k: v for k, v in run["method"]["options"].items() if k != "device"}
+        return (run["run_id"], run["suite"]["hash"], run["method"]["spec"], json.dumps(options, sort_keys=True),
+                sorted(run["metrics"]), run["seed"])  # fmt: skip
+
+    counts = set()
+    indices = []
+    for folder, run, _ in loaded:
+        if not run.get("shard"):
+            raise ValueError(f"{folder}: not a shard run (run.json has no shard)")
+        if identity(run) != identity(first):
+            raise ValueError(
+                f"{folder}: a different configuration than {first_folder} (suite, method, metrics or seed)"
+            )
+        counts.add(run["shard"]["count"])
+        indices.append(run["shard"]["index"])
+    if len(counts) != 1:
+        raise ValueError(f"the shards disagree on the shard count: {sorted(counts)}")
+    count = counts.pop()
+    missing = sorted(set(range(count)) - set(indices))
+    if missing or len(indices) != len(set(indices)):
+        raise ValueError(f"need each of the {count} shards exactly once; missing {missing}, given {sorted(indices)}")
+    out = Path(out) if out else first_folder.parent / first["run_id"]
+    if (out / "run.json").is_file():
+        existing = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        if not existing.get("merged_from"):
+            raise ValueError(f"{out} holds a run that is not a merge; results are never overwritten, pass --out")
+    samples = merge_samples([samples for _, _, samples in loaded])
+    owners = {sample["id"]: folder for folder, _, rows in loaded for sample in rows}
+    for sample in samples:
+        if sample.get("output"):
+            source, destination = owners[sample["id"]] / sample["output"], out / sample["output"]
+            if not (destination.is_file() and sha256_file(destination) == sample.get("output_sha256")):
+                _link_or_copy(source, destination)
+    run = json.loads(json.dumps(first))
+    run["shard"] = None
+    run["selection"] = {**run.get("selection", {}), "shard": None}
+    run["merged_from"] = [folder.name for folder, _, _ in sorted(loaded, key=lambda item: item[1]["shard"]["index"])]
+    run["started_at"] = min(r["started_at"] for _, r, _ in loaded)
+    run["wall_seconds"] = sum(float(r["wall_seconds"]) for _, r, _ in loaded)
+    run["sessions"] = [session for _, r, _ in loaded for session in r.get("sessions", [])]
+    run["environment"]["devices"] = sorted({r["environment"].get("device", "") for _, r, _ in loaded})
+    total = sum(int(r["counts"].get("total", 0)) for _, r, _ in loaded)
+    counts_and_summaries(run, samples, total)
+    run["status"] = "complete" if run["counts"]["pending"] == 0 else "incomplete"
+    out.mkdir(parents=True, exist_ok=True)
+    write_samples(out / "samples.jsonl", samples)
+    write_json(out / "run.json", run)
+    return out
+
+
+def merge_when_complete(base: Path, count: int) -> Path | None:
+    """Merge the ``count`` shards of ``base`` into ``base`` once all are complete (one process does it)."""
+    import os
+
+    folders = [base.parent / shard_folder_name(base.name, index, count) for index in range(count)]
+    for folder in folders:
+        try:
+            if json.loads((folder / "run.json").read_text(encoding="utf-8")).get("status") != "complete":
+                return None
+        except (OSError, json.JSONDecodeError):
+            return None
+    lock = base.parent / f".{base.name}.merge.lock"
+    try:
+        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return None  # another shard is merging right now
+    try:
+        os.close(handle)
+        return merge_runs(folders, base)
+    finally:
+        lock.unlink(missing_ok=True)

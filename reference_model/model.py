@@ -274,10 +274,13 @@ class OP4KSR(nn.Module):
         height, width = output_size
         self.check_output_size(height, width)
         upsampled = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
+        # channels-last activations make the narrow convolutions of small VAEs 2-3x faster on CPU (oneDNN)
+        upsampled = upsampled.contiguous(memory_format=torch.channels_last)
         vae_dtype = self.vae.encoder.conv_in.weight.dtype
         lr_latents = self.encode(upsampled.to(vae_dtype))
         hr_latents = self.denoise(lr_latents)
-        return self.decode(hr_latents.to(vae_dtype)).float()
+        hr_latents = hr_latents.to(vae_dtype).contiguous(memory_format=torch.channels_last)
+        return self.decode(hr_latents).float().contiguous()
 
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor, output_size: tuple[int, int] | None = None) -> torch.Tensor:

@@ -86,13 +86,14 @@ class PhotoMeasurement:
     flat_fraction: float
     detail_map: np.ndarray = field(repr=False)
     std_map: np.ndarray = field(repr=False)
+    nr_iqa: dict[str, float] = field(default_factory=dict)
 
     def scalars(self) -> dict[str, Any]:
         """The JSON-serialisable measurements (no maps)."""
         return {
             "width": self.width, "height": self.height, "jpeg_quality": self.jpeg_quality,
             "hf_ratio": self.hf_ratio, "sharpness": self.sharpness, "noise_sigma": self.noise_sigma,
-            "phash": self.phash, "flat_fraction": self.flat_fraction,
+            "phash": self.phash, "flat_fraction": self.flat_fraction, "nr_iqa": dict(self.nr_iqa),
         }  # fmt: skip
 
 
@@ -239,6 +240,11 @@ def photo_rejection(measurement: PhotoMeasurement, config: CurationConfig) -> st
         return f"sharpness: Laplacian variance {measurement.sharpness:.1f} below {config.min_sharpness}"
     if config.max_noise_sigma is not None and measurement.noise_sigma > config.max_noise_sigma:
         return f"noise: estimated sigma {measurement.noise_sigma:.2f} above {config.max_noise_sigma}"
+    if config.nr_iqa:
+        metric, minimum = config.nr_iqa.get("metric"), config.nr_iqa.get("min")
+        score = measurement.nr_iqa.get(metric)
+        if score is not None and minimum is not None and score < minimum:
+            return f"nr-iqa: {metric} {score:.3f} below {minimum}"
     return None
 
 

@@ -7,3 +7,10 @@ resolved by :func:`op4ksr_bench.methods.factory.create_method`.
 from op4ksr_bench.registry import Registry
 
 METHODS: Registry = Registry("method")
+METHODS.register("bicubic", "op4ksr_bench.methods.interpolation:BicubicMethod")
+METHODS.register("lanczos", "op4ksr_bench.methods.interpolation:LanczosMethod")
+METHODS.register("realesrgan-x4plus", "op4ksr_bench.methods.realesrgan:RealEsrganMethod")
+METHODS.register("op4ksr", "op4ksr_bench.methods.op4ksr:Op4ksrMethod")
+
+PARAMETRISED = ("spandrel", "folder", "external")
+"""Families spelled ``family:ARG`` on the command line."""

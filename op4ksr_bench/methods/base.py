@@ -97,10 +97,11 @@ class Method:
         """
         raise NotImplementedError
 
-    def prepare(self, samples: Sequence[tuple[str, Path]]) -> None:
+    def prepare(self, samples: Sequence[tuple[str, Path]], work_dir: Path) -> None:
         """Called once by the runner with the ``(image id, LR path)`` pairs it is about to process.
 
-        In-process methods need nothing here; batch methods (external commands) run their whole batch now.
+        In-process methods need nothing here; batch methods (external commands) run their whole batch now,
+        using ``work_dir`` (inside the run folder) for their inputs, outputs and logs.
         """
 
     def upscale_sample(self, image_id: str, lr: torch.Tensor) -> torch.Tensor:

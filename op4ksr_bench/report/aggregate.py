@@ -113,12 +113,13 @@ class LoadedRun:
 
     @property
     def inference(self) -> str:
-        """``patch-free`` or ``tiled T/O`` (tile and overlap in output pixels) from the options in effect."""
+        """``patch-free`` or ``tiled T/O [blend]`` (tile and overlap in output pixels) from the options in effect."""
         tile = self.options.get("tile", None if self.card.get("patch_free", True) else self.card.get("default_tile"))
         if not tile:
             return "patch-free"
         overlap = self.options.get("overlap", self.card.get("default_overlap"))
-        return f"tiled {tile}/{overlap if overlap is not None else 0}"
+        blend = self.options.get("blend")
+        return f"tiled {tile}/{overlap if overlap is not None else 0}" + (f" {blend}" if blend else "")
 
     @property
     def ok_samples(self) -> list[dict[str, Any]]:
@@ -133,6 +134,24 @@ class LoadedRun:
         environment = self.run["environment"]
         name = environment.get("device_name") or environment.get("device") or "-"
         return str(name)
+
+    @property
+    def status(self) -> str:
+        """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``)."""
+        status = str(self.run.get("status", "complete"))
+        pending = self.run["counts"].get("pending")
+        if status != "complete" and pending:
+            return f"{status}: {pending} of {self.run['counts'].get('total')} images pending"
+        return status
+
+    @property
+    def selection(self) -> str:
+        """How the run's images were chosen: the whole suite, or the first N (``--limit``)."""
+        limit = (self.run.get("selection") or {}).get("limit")
+        count = self.suite.get("count")
+        if limit:
+            return f"the first {limit} of {count} images (--limit)" if count else f"the first {limit} images (--limit)"
+        return f"all {count} images" if count else "all images"
 
     @property
     def skipped_metrics(self) -> dict[str, str]:
@@ -225,7 +244,13 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
             continue
         shard = run.get("shard")
         if shard:
-            skipped.append(SkippedRun(path=path, reason=f"shard {shard} of a sharded run; merge the shards first"))
+            merged = folder.parent / str(run.get("run_id")) / "run.json"
+            if merged.is_file():
+                logger.debug("%s: a shard of %s, which is merged", path, merged.parent.name)
+            else:
+                where = f"shard {shard.get('index')} of {shard.get('count')}" if isinstance(shard, dict) else "a shard"
+                reason = f"{where} of run {run.get('run_id')}, not merged yet; run `op4ksr-bench merge`"
+                skipped.append(SkippedRun(path=path, reason=reason))
             continue
         key = slugify(path.replace("@", "-").replace("/", "--"), limit=120)
         while key in used_keys:  # only if two paths slugify alike
@@ -292,10 +317,14 @@ def _metric_cell(run: LoadedRun, name: str) -> Cell:
 
 def _seconds_cell(run: LoadedRun) -> Cell:
     values = [float(s["seconds"]) for s in run.ok_samples if isinstance(s.get("seconds"), int | float)]
+    timing = run.run["method"].get("timing")
     if not values:
+        if timing == "none":
+            return Cell(None, "-", "not measured: the method's outputs were computed elsewhere")
         return Cell(None, "-", "no timing recorded")
     mean = sum(values) / len(values)
-    return Cell(mean, format_value(mean), f"mean inference seconds per image over {len(values)} images")
+    how = " (amortised over the batch)" if timing == "amortised" else ""
+    return Cell(mean, format_value(mean), f"mean inference seconds per image over {len(values)} images{how}")
 
 
 def _memory_cell(run: LoadedRun) -> Cell:
@@ -303,7 +332,9 @@ def _memory_cell(run: LoadedRun) -> Cell:
     if not values:
         return Cell(None, "-", "no peak memory recorded")
     peak = max(values)
-    return Cell(float(peak), format_bytes(peak), f"largest peak memory over {len(values)} images: {peak:,} bytes")
+    kind = run.run["environment"].get("memory_kind")
+    note = f"largest peak memory over {len(values)} images: {peak:,} bytes" + (f" ({kind})" if kind else "")
+    return Cell(float(peak), format_bytes(peak), note)
 
 
 def _periods(run: LoadedRun) -> dict[int, float]:
@@ -318,12 +349,10 @@ def _periods(run: LoadedRun) -> dict[int, float]:
 
 def _mark_best(cells: list[Cell], higher_is_better: bool) -> list[Cell]:
     values = [c.value for c in cells if c.value is not None]
-    if len(values) < 2:  # a value with nothing to compare against is not "best"
+    if len(set(values)) < 2:  # nothing to be best against: one value, or all equal
         return cells
     best = max(values) if higher_is_better else min(values)
-    return [
-        Cell(c.value, c.text, c.note, best=c.value == best, partial=c.partial) for c in cells
-    ]
+    return [Cell(c.value, c.text, c.note, best=c.value == best, partial=c.partial) for c in cells]
 
 
 def suite_key(name: str, version: str) -> str:
@@ -360,8 +389,7 @@ def build_tables(runs: list[LoadedRun]) -> list[SuiteTable]:
         memory = _mark_best([_memory_cell(run) for run in members], higher_is_better=False)
         rows = []
         for index, run in enumerate(members):
-            total = run.run["counts"].get("total", len(run.samples))
-            images = f"{len(run.ok_samples)}/{total}"
+            images = f"{len(run.ok_samples)}/{run.run['counts'].get('total', len(run.samples))}"
             rows.append(
                 Row(
                     run=run,
@@ -407,6 +435,7 @@ def table_data(tables: list[SuiteTable], skipped: list[SkippedRun]) -> dict[str,
                     "licence": row.run.card.get("licence"),
                     "device": row.run.device,
                     "images": row.images,
+                    "status": row.run.status,
                     "seconds_per_image": row.seconds.value,
                     "peak_memory_bytes": row.memory.value,
                     "metrics": {name: cell.value for name, cell in row.metrics.items()},

@@ -9,7 +9,7 @@ import typer
 from op4ksr_bench.errors import Op4ksrError, UsageError
 from op4ksr_bench.paths import data_dir, results_dir
 
-DEFAULT_CROP_SIZE = 256
+DEFAULT_CROP_SIZE = 128
 
 
 def leaderboard(

@@ -79,7 +79,10 @@ def gradient_energy_window(image: np.ndarray, window: int) -> tuple[int, int]:
     integral = np.zeros((height + 1, width + 1))
     integral[1:, 1:] = energy.cumsum(axis=0).cumsum(axis=1)
     sums = (
-        integral[window:, window:] - integral[:-window, window:] - integral[window:, :-window] + integral[:-window, :-window]
+        integral[window:, window:]
+        - integral[:-window, window:]
+        - integral[window:, :-window]
+        + integral[:-window, :-window]
     )
     y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return int(x), int(y)
@@ -339,3 +342,14 @@ def tile_reason(run: LoadedRun | None, image_id: str, source: str, suite_record:
     if sample.get("status") != "ok":
         return f"failed: {sample.get('reason') or '?'}"
     return "output image not available (not saved, or the run folder holds only its result files)"
+
+
+def recorded_requests(crops: dict[str, Any]) -> tuple[int, list[CropRequest]]:
+    """The automatic crop size and the user crops a ``crops.json`` was made with, to regenerate it exactly."""
+    requests = []
+    for suite in crops.get("suites", {}).values():
+        for image_id, record in suite.get("images", {}).items():
+            for crop in record.get("crops", []):
+                if crop["name"] != "auto":
+                    requests.append(CropRequest(image_id=image_id, x=crop["x"], y=crop["y"], size=crop["size"]))
+    return int(crops.get("crop_size", 0)), sorted(set(requests), key=lambda r: (r.image_id, r.x, r.y, r.size))

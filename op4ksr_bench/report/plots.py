@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from op4ksr_bench.report.aggregate import Row, SuiteTable
 
 PANEL_COLUMNS = 3
-LEGEND_COLUMNS = 3
 MARKERS = ("o", "s", "^", "D", "v")
 
 
@@ -31,15 +30,23 @@ def _text(label: str) -> str:
     return label.replace("$", r"\$")
 
 
-def _row_label(row: Row) -> str:
+def _row_label(row: Row, limit: int = 48) -> str:
     inference = row.run.inference
-    return row.run.label if inference == "patch-free" else f"{row.run.label} ({inference})"
+    label = row.run.label if inference == "patch-free" else f"{row.run.label} ({inference})"
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
 
 
 def _figure_png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _margins(figure, width: float, height: float, *, bottom: float, top: float, **spacing: float) -> None:
+    """Fixed margins in inches (tight_layout measures every tick label, which is slow and no more readable)."""
+    figure.subplots_adjust(
+        left=0.8 / width, right=1 - 0.25 / width, bottom=bottom / height, top=1 - top / height, **spacing
+    )
 
 
 def _pyplot():
@@ -68,9 +75,11 @@ def quality_latency(table: SuiteTable) -> tuple[bytes, str] | None:
     count = len(columns)
     panel_columns = min(PANEL_COLUMNS, count)
     panel_rows = math.ceil(count / panel_columns)
-    legend_rows = math.ceil(len(table.rows) / LEGEND_COLUMNS)
+    width = max(6.0, 4.0 * panel_columns)
+    legend_columns = max(1, round(width / 4.0))
+    legend_rows = math.ceil(len(table.rows) / legend_columns)
     height = 3.2 * panel_rows + 0.3 * legend_rows + 0.6
-    figure, axes = pyplot.subplots(panel_rows, panel_columns, figsize=(4.0 * panel_columns, height), squeeze=False)
+    figure, axes = pyplot.subplots(panel_rows, panel_columns, figsize=(width, height), squeeze=False)
     colours = pyplot.get_cmap("tab10")
     handles = {}
     for index, column in enumerate(columns):
@@ -87,16 +96,16 @@ def quality_latency(table: SuiteTable) -> tuple[bytes, str] | None:
         axis.set_xlabel("seconds per image (log)", fontsize=9)
         axis.set_title(f"{column.name} ({column.direction})", fontsize=10)
         axis.tick_params(labelsize=8)
-        axis.grid(True, which="both", alpha=0.25)
+        axis.grid(True, alpha=0.25)
     for index in range(count, panel_rows * panel_columns):
         axes[index // panel_columns][index % panel_columns].set_visible(False)
     labels = [_text(_row_label(table.rows[number])) for number in sorted(handles)]
     figure.legend(
         [handles[number] for number in sorted(handles)], labels, loc="lower center",
-        ncol=min(LEGEND_COLUMNS, len(labels)), fontsize=8, frameon=False,
+        ncol=min(legend_columns, len(labels)), fontsize=8, frameon=False,
     )  # fmt: skip
     figure.suptitle(_text(f"{table.name} v{table.version}: quality vs latency"), fontsize=12)
-    figure.tight_layout(rect=(0, (0.3 * legend_rows + 0.2) / height, 1, 1))
+    _margins(figure, width, height, bottom=0.3 * legend_rows + 0.75, top=0.75, hspace=0.55, wspace=0.35)
     data = _figure_png(figure)
     pyplot.close(figure)
     alt = f"Quality against seconds per image for {len(table.rows)} runs on {table.name}, one panel per metric: " + (
@@ -116,15 +125,17 @@ def pas_per_period(table: SuiteTable) -> tuple[bytes, str] | None:
     if not periods:
         return None
     pyplot = _pyplot()
-    legend_rows = math.ceil(len(rows) / LEGEND_COLUMNS)
+    width = max(6.0, 0.5 * len(periods) * len(rows) + 2.0)
+    legend_columns = max(1, round(width / 4.0))
+    legend_rows = math.ceil(len(rows) / legend_columns)
     height = 3.4 + 0.3 * legend_rows
-    figure, axis = pyplot.subplots(figsize=(max(6.0, 0.5 * len(periods) * len(rows) + 2.0), height))
+    figure, axis = pyplot.subplots(figsize=(width, height))
     colours = pyplot.get_cmap("tab10")
-    width = 0.8 / len(rows)
+    bar_width = 0.8 / len(rows)
     for number, row in enumerate(rows):
-        positions = [index + (number - (len(rows) - 1) / 2) * width for index in range(len(periods))]
+        positions = [index + (number - (len(rows) - 1) / 2) * bar_width for index in range(len(periods))]
         values = [row.periods.get(period, math.nan) for period in periods]
-        axis.bar(positions, values, width=width, color=colours(number % 10), label=_text(_row_label(row)))
+        axis.bar(positions, values, width=bar_width, color=colours(number % 10), label=_text(_row_label(row)))
     axis.set_xticks(range(len(periods)), [f"{period} px" for period in periods])
     axis.set_xlabel("period", fontsize=9)
     direction = next((c.direction for c in table.columns if c.name == "pas"), "")
@@ -132,8 +143,8 @@ def pas_per_period(table: SuiteTable) -> tuple[bytes, str] | None:
     axis.tick_params(labelsize=8)
     axis.grid(True, axis="y", alpha=0.25)
     axis.set_title(_text(f"{table.name} v{table.version}: periodic artifact score per period"), fontsize=11)
-    figure.legend(loc="lower center", ncol=min(LEGEND_COLUMNS, len(rows)), fontsize=8, frameon=False)
-    figure.tight_layout(rect=(0, (0.3 * legend_rows + 0.1) / height, 1, 1))
+    figure.legend(loc="lower center", ncol=min(legend_columns, len(rows)), fontsize=8, frameon=False)
+    _margins(figure, width, height, bottom=0.3 * legend_rows + 0.65, top=0.45)
     data = _figure_png(figure)
     pyplot.close(figure)
     alt = f"PAS per period ({', '.join(str(p) for p in periods)} px) for {len(rows)} runs on {table.name}"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.atomic import atomic_write_bytes, atomic_write_text
+from op4ksr_bench.atomic import atomic_write_bytes
 from op4ksr_bench.report import plots as plotting
 from op4ksr_bench.report.aggregate import (
     PERIOD_KEY,
@@ -205,7 +205,7 @@ def _remove_stale(out: Path, written: set[str]) -> list[str]:
 
 
 def build_site(
-    results: Path, out: Path, data_dir: Path, requests: list[CropRequest] | tuple = (), crop_size: int = 256
+    results: Path, out: Path, data_dir: Path, requests: list[CropRequest] | tuple = (), crop_size: int = 128
 ) -> SiteReport:
     """Read every run under ``results`` and write the leaderboard site to ``out``.
 
@@ -251,6 +251,7 @@ def build_site(
             html = run_template.render(
                 root="../", nav=nav, table=table, row=row, run=run, files=_run_files(run, out), pages=pages,
                 standard_keys=STANDARD_RUN_KEYS, detail_keys=detail_keys,
+                method_extra={k: v for k, v in run.run["method"].items() if k not in ("card", "options")},
             )  # fmt: skip
             writer.text(f"runs/{run.key}.html", html)
         for position, view in enumerate(views):

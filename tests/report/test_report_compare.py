@@ -10,7 +10,7 @@ import pytest
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.imageio import read_image
-from op4ksr_bench.report.compare import CropRequest, gradient_energy_window
+from op4ksr_bench.report.compare import CropRequest, gradient_energy_window, recorded_requests
 from op4ksr_bench.report.site import build_site
 
 
@@ -42,7 +42,9 @@ def test_comparison_pages_show_the_same_crop_from_every_source(compared, tmp_pat
     assert size == 64 and x % 4 == 0 and y % 4 == 0
     assert x <= 64 and x + size >= 96 and y <= 32 and y + size >= 64  # found the textured patch
     files = auto["files"]
-    assert sorted(files) == sorted(["lr", "hr", "tiny-syn@v1/bicubic/r0", "tiny-syn@v1/lanczos/r0", "tiny-syn@v1/op4ksr/r0"])
+    assert sorted(files) == sorted(
+        ["lr", "hr", "tiny-syn@v1/bicubic/r0", "tiny-syn@v1/lanczos/r0", "tiny-syn@v1/op4ksr/r0"]
+    )
     lr = read_image(out / files["lr"]["file"])
     assert lr.shape == (16, 16, 3)  # the LR crop stays at LR resolution
     assert np.array_equal(read_image(out / files["hr"]["file"]), hr["img-a"][y : y + size, x : x + size])
@@ -69,6 +71,8 @@ def test_user_crops_are_added_and_checked(compared, tmp_path):
     record = json.loads((out / "crops.json").read_text(encoding="utf-8"))["suites"]["tiny-syn-v1"]["images"]["img-b"]
     names = [crop["name"] for crop in record["crops"]]
     assert names == ["auto", "x8-y96-s32"]
+    crops = json.loads((out / "crops.json").read_text(encoding="utf-8"))
+    assert recorded_requests(crops) == (64, [CropRequest("img-b", 8, 96, 32)])
     user = record["crops"][1]["files"]
     assert np.array_equal(read_image(out / user["hr"]["file"]), hr["img-b"][96:128, 8:40])
     with pytest.raises(UsageError, match="multiples of the suite scale 4"):

@@ -58,8 +58,8 @@ def test_index_shows_directions_best_reasons_and_provenance_links(results, tmp_p
     report = build_site(results, out, tmp_path / "no-data")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'data-metric="psnr" data-higher="1"' in index and 'data-metric="lpips-alex" data-higher="0"' in index
-    assert "psnr <span class=\"dir\">\u2191</span>" in index
-    assert "lpips-alex <span class=\"dir\">\u2193</span>" in index
+    assert 'psnr <span class="dir">\u2191</span>' in index
+    assert 'lpips-alex <span class="dir">\u2193</span>' in index
     assert index.count('class="best') >= 4
     assert "not scored: weights missing: alexnet.pth goes in TORCH_HOME/hub/checkpoints" in index
     assert "tiled</span> 512/32" in index and "patch-free" in index

@@ -19,7 +19,11 @@
       update();
     }
     range.addEventListener("input", update);
-    frame.addEventListener("pointerdown", function (event) { frame.setPointerCapture(event.pointerId); follow(event); });
+    frame.addEventListener("pointerdown", function (event) {
+      event.preventDefault();  // no native image drag
+      frame.setPointerCapture(event.pointerId);
+      follow(event);
+    });
     frame.addEventListener("pointermove", function (event) { if (event.buttons) { follow(event); } });
     slider.querySelector("select.before").addEventListener("change", function (event) {
       before.src = event.target.value;

@@ -1,0 +1,202 @@
+"""CLI bodies of ``ls suites``, ``build-dataset``, ``validate`` and ``export`` (printing and progress bars live here)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from op4ksr_bench.errors import ManifestError, UsageError
+from op4ksr_bench.paths import data_dir as default_data_dir
+
+
+def _data(data: Path | None) -> Path:
+    return Path(data).expanduser() if data else default_data_dir()
+
+
+class RichProgress:
+    """The builder's progress sink: one rich progress bar per step (done / total, rate, ETA)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def start(self, description: str, total: int | None) -> Any:
+        return self.progress.add_task(description, total=total)
+
+    def advance(self, task: Any, amount: int = 1) -> None:
+        self.progress.advance(task, amount)
+
+    def log(self, text: str) -> None:
+        self.progress.console.print(text)
+
+
+def ls_suites(data: Path | None) -> None:
+    """Table of the defined suites and whether each is built in the data folder."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from op4ksr_bench.data.suites import load_suite_spec, suite_names, suites_dir
+
+    folder = _data(data)
+    table = Table(title=f"suites in {suites_dir()} (data: {folder})")
+    for column in ("suite", "version", "task", "scale", "variant", "images", "metrics", "built"):
+        table.add_column(column)
+    for name in suite_names():
+        spec = load_suite_spec(name)
+        info_path = folder / name / "suite.json"
+        if info_path.is_file():
+            info = json.loads(info_path.read_text())
+            built = f"yes: {info['count']} images, {info.get('variant')}, hash {str(info.get('hash'))[:12]}"
+        else:
+            built = "no"
+        table.add_row(
+            name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant,
+            str(spec.count if spec.count is not None else "all"), str(len(spec.metrics)), built,
+        )  # fmt: skip
+    Console().print(table)
+
+
+def build_dataset(
+    suite: str,
+    sources: list[str],
+    data: Path | None,
+    limit: int | None,
+    seed: int | None,
+    workers: int,
+    force: bool,
+    div4k: Path | None,
+) -> None:
+    """Build (or import) suites; prints a summary with images per minute."""
+    from op4ksr_bench.data.builder import BuildResult, build_pool, is_built
+    from op4ksr_bench.data.leakage import leakage_problems
+    from op4ksr_bench.data.suites import DEFAULT_SUITES, expand_suite_argument, load_suite_spec, suite_names
+
+    if limit is not None and limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    folder = _data(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [] if (div4k is not None and suite == "all") else expand_suite_argument(suite)
+    if "div4k-50" in names and div4k is None:
+        raise UsageError("div4k-50 is imported from a local copy of DIV4K-50: pass --div4k DIR")
+    names = [name for name in names if name != "div4k-50"]
+    results: list[BuildResult] = []
+    started = time.monotonic()
+    with RichProgress() as progress:
+        if div4k is not None:
+            from op4ksr_bench.data.div4k import import_div4k
+
+            spec = load_suite_spec("div4k-50")
+            results.append(import_div4k(Path(div4k), folder, spec, force, progress))
+        pools: dict[str, list[str]] = {}
+        for name in names:
+            spec = load_suite_spec(name)
+            pools.setdefault(str(spec.source.get("pool") or name), []).append(name)
+        for pool, wanted in pools.items():
+            members = [load_suite_spec(other) for other in suite_names()]
+            members = [spec for spec in members if str(spec.source.get("pool") or spec.name) == pool]
+            members = [_override(spec, spec.name in wanted, sources, limit, seed) for spec in members]
+            to_build = [name for name in wanted if force or not is_built(folder, name)]
+            for name in wanted:
+                if name not in to_build:
+                    progress.log(f"{name}: already built in {folder}; pass --force to rebuild it")
+                    results.append(BuildResult(name, "skipped", 0, 0.0, folder / name))
+            if not to_build:
+                continue
+            source_specs = list(members[0].source.get("specs") or ["debian"])
+            results.extend(build_pool(members, to_build, source_specs, folder, limit, workers, progress))
+    problems = leakage_problems(folder)
+    total = time.monotonic() - started
+    for result in results:
+        rate = f"{result.count / (result.seconds / 60):.1f} images/min" if result.seconds > 0 else ""
+        reused = f", {result.reused} reused from an interrupted build" if result.reused else ""
+        print(f"{result.name}: {result.status}, {result.count} images{reused} {rate}".rstrip())
+    built = sum(result.count for result in results if result.status != "skipped")
+    if built:
+        print(f"total: {built} images in {total:.1f} s ({built / (total / 60):.1f} images/min), data in {folder}")
+    if problems:
+        for line in problems:
+            print(f"leakage: {line}")
+        raise ManifestError(f"{len(problems)} benchmark images leak from the training set (listed above)")
+    if suite == "all" and div4k is None:
+        missing = [name for name in DEFAULT_SUITES if not is_built(folder, name)]
+        if missing:
+            raise ManifestError(f"suites not built: {missing}")
+
+
+def _override(spec, wanted: bool, sources: list[str], limit: int | None, seed: int | None):
+    changes: dict[str, Any] = {}
+    if sources:
+        source = dict(spec.source)
+        source["specs"] = list(sources)
+        changes["source"] = source
+    if limit is not None:
+        changes["count"] = limit if spec.count is None else min(spec.count, limit)
+    if seed is not None and wanted:
+        changes["seed"] = seed
+    return spec.with_overrides(**changes) if changes else spec
+
+
+def validate(suite: str, data: Path | None) -> None:
+    """Re-hash every file of the named (or all built) suites; exit 1 naming each problem."""
+    from op4ksr_bench.data.leakage import leakage_problems
+    from op4ksr_bench.data.manifest import validate_suite
+    from op4ksr_bench.data.suites import load_suite_spec, suite_names
+
+    folder = _data(data)
+    if suite == "all":
+        names = [name for name in suite_names() if (folder / name / "suite.json").is_file()]
+        if not names:
+            raise ManifestError(f"no suite is built in {folder}; run `op4ksr-bench build-dataset --suite all`")
+    else:
+        names = [item.strip() for item in suite.split(",") if item.strip()]
+        for name in names:
+            load_suite_spec(name)
+    problems = []
+    for name in names:
+        found = validate_suite(folder, name)
+        problems.extend(found)
+        print(f"{name}: {'ok' if not found else f'{len(found)} problems'}")
+    leaks = leakage_problems(folder)
+    problems.extend(f"leakage: {line}" for line in leaks)
+    for line in problems:
+        print(line)
+    if problems:
+        raise ManifestError(f"validate: {len(problems)} problems in {folder} (listed above)")
+
+
+def export(suite: str, out: Path, data: Path | None) -> None:
+    """Export a built suite as a Hugging Face dataset folder."""
+    from op4ksr_bench.data.export import export_suite
+
+    target = export_suite(_data(data), suite, Path(out))
+    print(f"{suite}: exported to {target} (load with datasets.load_from_disk)")

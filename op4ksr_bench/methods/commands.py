@@ -1,0 +1,63 @@
+"""Command bodies of the methods area: ``op4ksr-bench ls methods``."""
+
+from __future__ import annotations
+
+import typer
+
+from op4ksr_bench.methods import METHODS
+from op4ksr_bench.methods.base import MethodCard
+
+
+def weights_status(card: MethodCard) -> str:
+    """``present``, ``missing: NAME`` or ``-`` (no weights) for a card's catalogued weight files."""
+    if not card.weights:
+        return "-"
+    from op4ksr_bench import weights as catalogue
+
+    missing = []
+    for reference in card.weights:
+        try:
+            present = catalogue.is_present(reference.name)
+        except Exception:  # an entry the catalogue does not know counts as missing, with its name shown
+            present = False
+        if not present:
+            missing.append(reference.name)
+    return "present" if not missing else "missing: " + ", ".join(missing)
+
+
+def _row(card: MethodCard, weights: str) -> list[str]:
+    layout = "patch-free" if card.patch_free else f"tiled {card.default_tile}/{card.default_overlap}"
+    return [card.name, card.family, card.licence, layout, str(card.steps), weights]
+
+
+def method_rows() -> list[list[str]]:
+    """One row per registered method and shipped external card: name, family, licence, layout, steps, weights."""
+    rows = []
+    for name in METHODS.names():
+        try:
+            card = METHODS.get(name).card
+        except Exception as error:  # e.g. a method module that is not installed in this checkout
+            rows.append([name, "?", "?", "?", "?", f"unavailable ({type(error).__name__}: {error})"])
+            continue
+        rows.append(_row(card, weights_status(card)))
+    from op4ksr_bench.methods.external import ExternalCard, card_names, find_card
+
+    for name in card_names():
+        external = ExternalCard.load(find_card(name))
+        rows.append(_row(external.method_card(), "own repository (--opt repo=PATH)"))
+    return rows
+
+
+def ls_methods() -> None:
+    """Print the methods table and the parametrised families."""
+    header = ["name", "family", "licence", "layout", "steps", "weights"]
+    rows = method_rows()
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
+    typer.echo("")
+    typer.echo("also: spandrel:PATH (ESRGAN/SwinIR/HAT/... weights file), folder:PATH (precomputed outputs by id),")
+    typer.echo(
+        "      external:CARD.yaml (your own card); any in-process method: --opt tile=N --opt overlap=M --opt blend=B"
+    )

@@ -1,0 +1,144 @@
+"""The OP4KSR reference model as a benchmark method (one step, one pass, no tiles).
+
+This is the only place the benchmark imports ``reference_model`` (lazily, in ``__init__``). By default it loads
+the nano checkpoint shipped in ``reference_model/checkpoints/nano/`` (trained on this project's CPU machine;
+a nano-scale reference, not a competitive model); ``--opt weights=DIR`` loads any folder in the layout
+``reference_model/model.py`` documents, including real FLUX.1-dev + SC-VAE weights.
+
+Size policy (declared, recorded in every result through :meth:`Op4ksrMethod.options`): the model needs output
+sides that are multiples of its token pitch (32 px with the F16 VAE). With ``pad="reflect"`` (default) an input
+whose x4 size is not such a multiple (e.g. 960x540 -> 3840x2160, since 2160 = 67.5 x 32) is reflect-padded on
+the right/bottom to the next multiple, super-resolved in one pass, and the output cropped back to exactly
+``scale x`` the input. ``pad="none"`` raises instead.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from op4ksr_bench.errors import UsageError, WeightsMissingError
+from op4ksr_bench.methods.base import Method, MethodCard, WeightRef
+
+if TYPE_CHECKING:
+    import torch
+
+PAD_MODES = ("reflect", "none")
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def shipped_checkpoint() -> Path:
+    """The nano checkpoint folder inside the ``reference_model`` package."""
+    import reference_model
+
+    return Path(reference_model.__file__).resolve().parent / "checkpoints" / "nano"
+
+
+class Op4ksrMethod(Method):
+    """OP4KSR reference: F16 VAE + Flux transformer, one call at a fixed timestep, whole image at once.
+
+    Args:
+        scale: Super-resolution factor (4).
+        device: Torch device.
+        dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16``.
+        weights: Model folder (default: the shipped nano checkpoint).
+        pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
+        rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``), or None.
+        rfr_scale: Override the checkpoint's RFR factor at inference, or None.
+    """
+
+    card = MethodCard(
+        name="op4ksr",
+        display_name="OP4KSR (reference, nano)",
+        paper="Deng et al., OP4KSR: One-Step Patch-Free 4K Super-Resolution with Periodic Artifact Suppression, "
+        "arXiv 2605.13457 (2026); this project's reference implementation",
+        licence="Apache-2.0",
+        family="diffusion-onestep",
+        steps=1,
+        patch_free=True,
+        scales=(4,),
+        weights=(WeightRef("op4ksr-nano (reference_model/checkpoints/nano, in the repository)"),),
+    )
+
+    def __init__(
+        self,
+        scale: int = 4,
+        device: str = "cpu",
+        dtype: str = "float32",
+        weights: str | None = None,
+        pad: str = "reflect",
+        rfr_mode: str | None = None,
+        rfr_scale: float | None = None,
+    ) -> None:
+        super().__init__(scale=scale, device=device, dtype=dtype)
+        import torch
+
+        from reference_model.model import OP4KSR
+        from reference_model.rope import RFR_MODES
+
+        if pad not in PAD_MODES:
+            raise UsageError(f"op4ksr: pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
+        if dtype not in DTYPES:
+            raise UsageError(f"op4ksr: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if rfr_mode is not None and rfr_mode not in RFR_MODES:
+            raise UsageError(f"op4ksr: rfr_mode must be one of {', '.join(RFR_MODES)}, got {rfr_mode!r}")
+        folder = Path(weights).expanduser() if weights else shipped_checkpoint()
+        if not folder.is_dir():
+            raise WeightsMissingError(
+                f"op4ksr weights folder {folder} not found; pass --opt weights=DIR (transformer/, vae/, "
+                "prompt_embeddings.safetensors) or restore reference_model/checkpoints/nano from the repository"
+            )
+        overrides: dict[str, Any] = {}
+        if rfr_mode is not None:
+            overrides["rfr_mode"] = rfr_mode
+        if rfr_scale is not None:
+            overrides["rfr_scale"] = float(rfr_scale)
+        self.weights_folder = folder
+        self.pad = pad
+        self.model = OP4KSR.from_pretrained(folder, overrides=overrides)
+        if self.model.config.scale != scale:
+            raise UsageError(f"op4ksr: the weights in {folder} are for x{self.model.config.scale}, not x{scale}")
+        self.model.to(device=device, dtype=getattr(torch, DTYPES[dtype])).eval()
+
+    def _padding(self, height: int, width: int) -> tuple[int, int]:
+        """LR pixels to add at the bottom and right so the output is a multiple of the token pitch."""
+        step = self.model.pixels_per_token
+        # the smallest LR multiple m with (m * scale) % step == 0
+        lr_step = step // math.gcd(step, self.scale)
+        return (-height) % lr_step, (-width) % lr_step
+
+    def upscale(self, lr: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        height, width = lr.shape[-2:]
+        pad_bottom, pad_right = self._padding(height, width)
+        if (pad_bottom or pad_right) and self.pad == "none":
+            raise UsageError(
+                f"op4ksr: {width}x{height} x{self.scale} is not a multiple of {self.model.pixels_per_token} px; "
+                "use --opt pad=reflect"
+            )
+        if pad_bottom or pad_right:
+            mode = "reflect" if pad_bottom < height and pad_right < width else "replicate"
+            lr = F.pad(lr, (0, pad_right, 0, pad_bottom), mode=mode)
+        weight_dtype = next(self.model.parameters()).dtype
+        output = self.model.upscale(lr.to(weight_dtype))
+        return output[..., : height * self.scale, : width * self.scale].float().contiguous()
+
+    def options(self) -> dict[str, Any]:
+        config = self.model.config
+        return {
+            **super().options(),
+            "weights": str(self.weights_folder),
+            "pad": self.pad,
+            "model": config.name,
+            "timestep": config.timestep,
+            "rfr_mode": config.rfr_mode,
+            "rfr_scale": config.rfr_scale,
+            "pixels_per_token": self.model.pixels_per_token,
+        }
+
+    def periods(self) -> tuple[int, ...]:
+        """The latent-cell and token pitches in output pixels (16 and 32 with the F16 VAE)."""
+        latent = self.model.vae.spatial_compression
+        return (latent, 2 * latent)

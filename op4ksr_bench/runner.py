@@ -1,0 +1,529 @@
+"""``op4ksr-bench run`` and ``merge``: infer, save the 8-bit PNG, score the saved file; resumable and sharded.
+
+Per image: read the LR (:mod:`op4ksr_bench.imageio`), seed torch/numpy/random with a seed derived from
+``--seed`` and the image id (so results do not depend on order or sharding), call the method with the device
+synchronised before and after (warm-up excluded: one untimed call on a 64x64 crop of the first image), check
+the output (shape ``[1, 3, h*s, w*s]``, finite, within ``[0, 1]``), save it as an 8-bit PNG
+(``round(x * 255)``), and score that saved file through :func:`op4ksr_bench.metrics.scoring.score_files`, the
+code path of ``op4ksr-bench score``. A failure of any step fails that image with its reason; the run goes on.
+
+Resume: the run folder's name is a hash of everything that can change a number (suite hash, method spec and
+options in effect, metric settings, seed, dtype, device type, package version), so a rerun finds the same
+folder and skips images whose row is ``ok`` with the same input hash and an intact output file. Rows are
+appended and fsynced one by one; a rerun first rewrites ``samples.jsonl`` without a torn tail and without the
+rows it will redo.
+
+Sharding: ``--shard I/N`` (or ``RANK``/``WORLD_SIZE`` from ``torchrun`` / ``accelerate launch``) runs the images
+whose manifest index is ``I`` modulo ``N`` into ``<run-id>-shardIofN``; the shard that completes last merges
+all shards into ``<run-id>`` (also available as ``op4ksr-bench merge``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from op4ksr_bench import __version__
+from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
+from op4ksr_bench.results import RUN_SCHEMA, read_samples, run_folder, shard_folder_name, write_json
+
+logger = logging.getLogger(__name__)
+
+WARMUP_SIZE = 64
+"""Side (LR pixels) of the top-left crop of the first image used for the untimed warm-up call."""
+
+
+@dataclass
+class SuiteOutcome:
+    """What one suite's run did (for the summary line and the exit code)."""
+
+    suite: str
+    folder: Path
+    selected: int = 0
+    resumed: int = 0
+    ok: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_shard(text: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """``"1/4"`` -> ``(1, 4)``; without ``--shard``, ``RANK``/``WORLD_SIZE`` (torchrun, accelerate) if set.
+
+    Raises:
+        UsageError: malformed or out-of-range shard.
+    """
+    environ = os.environ if environ is None else environ
+    if text is None:
+        world = environ.get("WORLD_SIZE")
+        if world is None or int(world) <= 1:
+            return None
+        text = f"{environ.get('RANK', '0')}/{world}"
+    index_text, sep, count_text = text.partition("/")
+    try:
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise UsageError(f"--shard {text!r} is not I/N (e.g. 0/4)") from None
+    if not sep or count < 1 or not 0 <= index < count:
+        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
+    return index, count
+
+
+def image_seed(seed: int, image_id: str) -> int:
+    """The per-image seed: the first 32 bits of ``sha256(f"{seed}:{image_id}")``."""
+    return int(hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()[:8], 16)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), numpy and random."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def resolve_suites(suite: str, data_dir: Path, echo) -> list:
+    """Built suites for ``--suite``: ``all`` = every built evaluation suite (others skipped with a warning).
+
+    Raises:
+        ManifestError: a named suite is not built, or ``all`` finds none built.
+    """
+    from op4ksr_bench.data.manifest import BuiltSuite
+    from op4ksr_bench.data.suites import load_suite_spec, suite_names
+
+    if suite != "all":
+        names = [name.strip() for name in suite.split(",") if name.strip()]
+        for name in names:
+            load_suite_spec(name)  # unknown names fail with "did you mean"
+        return [BuiltSuite.open(data_dir, name) for name in names]
+    built = []
+    for name in suite_names():
+        if load_suite_spec(name).task == "train":
+            continue
+        try:
+            built.append(BuiltSuite.open(data_dir, name))
+        except ManifestError as error:
+            echo(f"warning: skipping {name}: {error}")
+    if not built:
+        raise ManifestError(f"no evaluation suite is built in {data_dir}; run `op4ksr-bench build-dataset --suite all`")
+    return built
+
+
+def git_sha() -> str | None:
+    """The commit of the package's checkout (``+dirty`` if it has changes), or None outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
+            timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def environment_record(device: str, dtype: str, memory_kind: str) -> dict[str, Any]:
+    """Package, git, python, torch/CUDA versions and the device, for ``run.json``."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda"):
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    device_name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return {
+        "package_version": __version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "device": device,
+        "device_name": device_name,
+        "cpu_threads": torch.get_num_threads(),
+        "dtype": dtype,
+        "memory_kind": memory_kind,
+        "warmup": f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image",
+    }
+
+
+def check_output(output: Any, lr_shape: tuple[int, ...], scale: int) -> str | None:
+    """Why ``output`` breaks the method contract (shape, dtype, NaN/Inf, range), or None if it does not."""
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        return f"returned {type(output).__name__}, not a tensor"
+    expected = (1, 3, lr_shape[2] * scale, lr_shape[3] * scale)
+    if tuple(output.shape) != expected:
+        return f"wrong shape {tuple(output.shape)}, expected {expected}"
+    if not output.is_floating_point():
+        return f"returned dtype {output.dtype}, expected a float tensor in [0, 1]"
+    values = output.detach().float()
+    if not bool(torch.isfinite(values).all()):
+        nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+        return f"non-finite values: {nan} NaN, {inf} Inf"
+    low, high = float(values.min()), float(values.max())
+    if low < 0.0 or high > 1.0:
+        return f"values outside [0, 1]: min {low:.6g}, max {high:.6g}"
+    return None
+
+
+def _one_line(error: BaseException, limit: int = 400) -> str:
+    text = " ".join(str(error).split()) or repr(error)
+    return f"{type(error).__name__}: {text[:limit]}"
+
+
+def _metric_values(values: dict[str, Any]) -> dict[str, float | None]:
+    import math
+
+    clean: dict[str, float | None] = {}
+    for key, value in values.items():
+        number = None if value is None else float(value)
+        clean[key] = number if number is not None and math.isfinite(number) else None
+    return clean
+
+
+def cli_run(
+    *,
+    method: str,
+    suite: str,
+    data: Path | None,
+    results: Path | None,
+    metrics: str | None,
+    opts: list[str],
+    device: str,
+    dtype: str,
+    seed: int,
+    limit: int | None,
+    shard: str | None,
+) -> None:
+    """The ``run`` command: every selected suite, then a summary; exit code 1 if any image failed."""
+    import torch
+
+    from op4ksr_bench.methods.factory import create_method, parse_options
+    from op4ksr_bench.paths import data_dir, results_dir
+
+    def echo(line: str) -> None:
+        typer.echo(line, err=True)
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit} must be at least 1")
+    options = parse_options(opts)
+    metric_names = [name.strip() for name in metrics.split(",") if name.strip()] if metrics else None
+    shard_spec = parse_shard(shard)
+    suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
+    methods: dict[int, Any] = {}
+    outcomes = []
+    for built in suites:
+        scale = int(built.spec.scale)
+        if scale not in methods:
+            try:
+                methods[scale] = create_method(method, scale=scale, device=device, dtype=dtype, options=options)
+            except UsageError as error:
+                if suite == "all" and "supports scale" in str(error):
+                    echo(f"warning: skipping {built.spec.name} (x{scale}): {error}")
+                    continue
+                raise
+        outcome = run_suite(
+            built, methods[scale], spec=method, user_options=options, metric_names=metric_names,
+            results_root=Path(results) if results else results_dir(), device=device, dtype=dtype, seed=seed,
+            limit=limit, shard=shard_spec, echo=echo,
+        )  # fmt: skip
+        outcomes.append(outcome)
+    failed = 0
+    for outcome in outcomes:
+        means = ", ".join(
+            f"{name} {value['mean']:.4g}" for name, value in outcome.summary.items() if value.get("mean") is not None
+        )
+        typer.echo(
+            f"{outcome.suite}: {outcome.ok} ok, {outcome.failed} failed, {outcome.resumed} resumed -> {outcome.folder}"
+        )
+        if means:
+            typer.echo(f"  {means}")
+        for image_id, reason in outcome.failures:
+            typer.echo(f"  failed {image_id}: {reason}")
+        failed += outcome.failed
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def run_suite(
+    built,
+    method,
+    *,
+    spec: str,
+    user_options: dict[str, Any],
+    metric_names: list[str] | None,
+    results_root: Path,
+    device: str,
+    dtype: str,
+    seed: int,
+    limit: int | None = None,
+    shard: tuple[int, int] | None = None,
+    echo=print,
+) -> SuiteOutcome:
+    """Run ``method`` on one built suite (see the module docstring); returns what happened."""
+    from op4ksr_bench.methods.factory import method_slug
+    from op4ksr_bench.methods.profiling import PeakMemory
+    from op4ksr_bench.metrics.scoring import create_metrics, metric_record
+
+    suite_spec = built.spec
+    periods = tuple(method.periods())
+    metric_objects, warnings = create_metrics(
+        metric_names, default_names=tuple(suite_spec.metrics), crop_border=int(suite_spec.crop_border),
+        extra_periods=periods, tile_stride=periods[-1] if periods else None, device=device,
+    )  # fmt: skip
+    for warning in warnings:
+        echo(f"warning: {warning}")
+    created = {metric.name for metric in metric_objects}
+    skipped = {
+        name: next((w for w in warnings if name in w), "not available")
+        for name in (metric_names or suite_spec.metrics)
+        if name not in created
+    }
+    records = {metric.name: metric_record(metric) for metric in metric_objects}
+    options = method.options()
+    identity = {
+        "suite_hash": built.hash,
+        "method": spec,
+        "options": {**{k: v for k, v in options.items() if k != "device"}, "device_type": device.split(":")[0]},
+        "metrics": {name: record.get("settings") for name, record in sorted(records.items())},
+        "seed": seed,
+        "package_version": __version__,
+    }
+    run_id = "run-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    slug = method_slug(method)
+    base = run_folder(results_root, suite_spec.name, suite_spec.version, slug, run_id)
+    folder = base.parent / shard_folder_name(run_id, *shard) if shard else base
+    outcome = SuiteOutcome(suite=suite_spec.name, folder=folder)
+
+    indexed = list(enumerate(built.entries))[: limit or None]
+    selected = [(index, entry) for index, entry in indexed if not shard or index % shard[1] == shard[0]]
+    outcome.selected = len(selected)
+    kept = _resume(folder, {entry["id"]: entry for _, entry in selected})
+    done = {row["id"] for row in kept}
+    outcome.resumed = len(done)
+    pending = [(index, entry) for index, entry in selected if entry["id"] not in done]
+
+    memory_kind = PeakMemory(device).kind
+    run_path = folder / "run.json"
+    previous = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    run = {
+        "schema": RUN_SCHEMA,
+        "run_id": run_id,
+        "status": "running",
+        "suite": {
+            "name": suite_spec.name, "variant": built.info.get("variant", suite_spec.variant),
+            "version": suite_spec.version, "hash": built.hash, "scale": int(suite_spec.scale),
+            "task": suite_spec.task, "count": len(built.entries),
+        },
+        "method": {"spec": spec, "slug": slug, "card": method.card.to_dict(), "options": options,
+                   "user_options": user_options, "timing": method.timing, "periods": list(periods)},
+        "metrics": records,
+        "skipped_metrics": skipped,
+        "environment": environment_record(device, dtype, memory_kind),
+        "seed": seed,
+        "seed_rule": "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random",
+        "shard": {"index": shard[0], "count": shard[1]} if shard else None,
+        "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None},
+        "started_at": previous.get("started_at", started),
+        "sessions": [*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
+        "wall_seconds": float(previous.get("wall_seconds", 0.0)),
+        "counts": {},
+        "summary": {},
+    }  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected], write_only=True)
+
+    session_start = time.perf_counter()
+    method.prepare([(entry["id"], built.lr_path(entry)) for _, entry in pending], folder / "work")
+    if pending and method.timing == "measured":
+        _warm_up(method, built.lr_path(pending[0][1]), pending[0][1]["id"], device, echo)
+    context = {"method": method, "metrics": metric_objects, "device": device, "seed": seed, "folder": folder}
+    for number, (index, entry) in enumerate(pending, start=1):
+        row = _process(built, index, entry, context)
+        from op4ksr_bench.atomic import append_line
+
+        append_line(folder / "samples.jsonl", json.dumps(row, sort_keys=True, allow_nan=False))
+        elapsed = time.perf_counter() - session_start
+        rate = number / elapsed if elapsed > 0 else 0.0
+        eta = (len(pending) - number) / rate if rate > 0 else 0.0
+        took = f"{row['seconds']:.2f}s" if isinstance(row["seconds"], float) else "-"
+        status = row["status"] if row["status"] == "ok" else f"FAILED ({row['reason']})"
+        echo(f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']} {status} {took} "
+             f"| {rate * 60:.1f} img/min, ETA {eta:.0f}s")  # fmt: skip
+    run["wall_seconds"] += time.perf_counter() - session_start
+    run["sessions"][-1]["wall_seconds"] = round(time.perf_counter() - session_start, 3)
+    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected])
+    if shard and outcome.selected == outcome.ok + outcome.failed:
+        from op4ksr_bench.results import merge_when_complete
+
+        merged = merge_when_complete(base, shard[1])
+        if merged:
+            echo(f"[{suite_spec.name}] all {shard[1]} shards complete: merged into {merged}")
+    return outcome
+
+
+def _resume(folder: Path, selected: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the ``ok`` rows that still hold (same input hash, intact output); rewrite the file without the rest."""
+    from op4ksr_bench.atomic import sha256_file
+    from op4ksr_bench.results import write_samples
+
+    path = folder / "samples.jsonl"
+    rows = read_samples(path)
+    if not rows:
+        return []
+    kept = []
+    for row in rows:
+        entry = selected.get(row["id"])
+        output = folder / row["output"] if row.get("output") else None
+        if (
+            row.get("status") == "ok"
+            and (entry is None or row.get("lr_sha256") == entry.get("lr_sha256"))
+            and output is not None
+            and output.is_file()
+            and sha256_file(output) == row.get("output_sha256")
+        ):
+            kept.append(row)
+    kept.sort(key=lambda r: (r.get("index", 0), r["id"]))
+    if len(kept) != len(rows) or path.read_bytes().count(b"\n") != len(rows) or not path.read_bytes().endswith(b"\n"):
+        write_samples(path, kept)
+    return [row for row in kept if row["id"] in selected]
+
+
+def _warm_up(method, lr_path: Path, image_id: str, device: str, echo) -> None:
+    from op4ksr_bench.imageio import read_image, to_tensor
+    from op4ksr_bench.methods.profiling import synchronize
+
+    try:
+        array = read_image(lr_path)[:WARMUP_SIZE, :WARMUP_SIZE]
+        method.upscale_sample(image_id, to_tensor(array.copy()).to(device))
+        synchronize(device)
+    except Exception as error:  # the timed call will fail the same way and record it
+        logger.debug("warm-up failed: %s", _one_line(error))
+
+
+def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Infer, check, save and score one image; every failure becomes the row's reason."""
+    from op4ksr_bench.atomic import atomic_write_bytes
+    from op4ksr_bench.imageio import encode_png, from_tensor, read_image, to_tensor
+    from op4ksr_bench.methods.profiling import PeakMemory, synchronize
+    from op4ksr_bench.metrics.scoring import score_files
+
+    method, device, folder = context["method"], context["device"], context["folder"]
+    image_id = entry["id"]
+    row: dict[str, Any] = {
+        "id": image_id, "index": index, "status": "failed", "reason": None, "metrics": {}, "seconds": None,
+        "timing": method.timing, "peak_memory_bytes": None, "score_seconds": None, "wall_seconds": None,
+        "lr_sha256": entry.get("lr_sha256"), "hr_sha256": entry.get("hr_sha256"), "output": None,
+        "output_sha256": None,
+    }  # fmt: skip
+    start = time.perf_counter()
+    try:
+        try:
+            lr = to_tensor(read_image(built.lr_path(entry))).to(device)
+        except Op4ksrError as error:
+            row["reason"] = f"input: {error}"
+            return row
+        seed_everything(image_seed(context["seed"], image_id))
+        try:
+            with PeakMemory(device) as memory:
+                synchronize(device)
+                begin = time.perf_counter()
+                output = method.upscale_sample(image_id, lr)
+                synchronize(device)
+                seconds = time.perf_counter() - begin
+        except Exception as error:
+            row["reason"] = f"crash: {_one_line(error)}"
+            _release(device)
+            return row
+        if method.timing == "measured":
+            row["seconds"], row["peak_memory_bytes"] = seconds, memory.bytes
+        elif method.timing == "amortised":
+            row["seconds"] = getattr(method, "amortised_seconds", None)
+        problem = check_output(output, tuple(lr.shape), method.scale)
+        if problem:
+            row["reason"] = problem
+            return row
+        data = encode_png(from_tensor(output))
+        relative = f"images/{image_id}.png"
+        atomic_write_bytes(folder / relative, data)
+        row["output"], row["output_sha256"] = relative, hashlib.sha256(data).hexdigest()
+        del output
+        begin = time.perf_counter()
+        try:
+            values = score_files(context["metrics"], folder / relative, built.hr_path(entry))
+        except Exception as error:
+            row["reason"] = f"scoring: {_one_line(error)}"
+            return row
+        row["score_seconds"] = time.perf_counter() - begin
+        row["metrics"] = _metric_values(values)
+        row["status"] = "ok"
+        return row
+    finally:
+        row["wall_seconds"] = time.perf_counter() - start
+
+
+def _release(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def _finish(
+    run: dict[str, Any], folder: Path, outcome: SuiteOutcome, selected_ids: list[str], write_only=False
+) -> None:
+    """Recompute counts and summaries from ``samples.jsonl`` and write ``run.json`` atomically."""
+    from op4ksr_bench.results import counts_and_summaries
+
+    wanted = set(selected_ids)
+    rows = [row for row in read_samples(folder / "samples.jsonl") if row["id"] in wanted]
+    counts_and_summaries(run, rows, len(selected_ids))
+    if not write_only:
+        run["status"] = "complete" if run["counts"]["pending"] == 0 else "incomplete"
+        failed = [row for row in rows if row["status"] == "failed"]
+        outcome.ok, outcome.failed = run["counts"]["ok"], len(failed)
+        outcome.failures = [(row["id"], str(row["reason"])) for row in failed]
+        outcome.summary = run["summary"]
+    write_json(folder / "run.json", run)
+
+
+def cli_merge(*, runs: list[Path], out: Path | None) -> None:
+    """The ``merge`` command: join shard run folders into one run."""
+    from op4ksr_bench.results import merge_runs
+
+    try:
+        merged = merge_runs(list(runs), out)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    typer.echo(f"merged {len(runs)} shards -> {merged}")

@@ -1,0 +1,192 @@
+"""Parameter count, FLOPs and activation memory of a config at a given output size, without any weights.
+
+The model is instantiated on PyTorch's ``meta`` device (shapes only, no memory, no arithmetic) and one inference
+forward is traced:
+
+- FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` (matrix products and convolutions; 2 FLOPs per
+  multiply-add). On ``meta`` attention runs through the math path, so its two batched matrix products
+  (``Q K^T`` and ``A V``: ``4 S^2 d`` per layer for ``S`` tokens and width ``d``) are counted as such.
+- Activation memory: every tensor an operator creates is added to a live total and removed when Python frees
+  it; the peak of that total is reported. Attention score matrices (``[..., S, S]``) are excluded because
+  flash/memory-efficient attention, which any 4K run needs, never materialises them.
+
+    python -m reference_model.cost --config flux-dev-f16 --size 4096 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import weakref
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Cost of one inference at ``height x width`` output pixels (bytes at ``bytes_per_element``)."""
+
+    config: str
+    height: int
+    width: int
+    image_tokens: int
+    text_tokens: int
+    transformer_parameters: int
+    vae_parameters: int
+    transformer_flops: float
+    transformer_attention_flops: float
+    vae_encode_flops: float
+    vae_decode_flops: float
+    transformer_peak_activation_bytes: float
+    vae_decode_peak_activation_bytes: float
+    bytes_per_element: int
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Peak of the bytes held by tensors created inside the mode (views and ``[..., S, S]`` scores excluded)."""
+
+    def __init__(self, bytes_per_element: int, square_side: int | None):
+        super().__init__()
+        self.bytes_per_element = bytes_per_element
+        self.square_side = square_side
+        self.live = 0
+        self.peak = 0
+
+    def _release(self, size: int) -> None:
+        self.live -= size
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        if func.is_view:
+            return result
+        outputs = result if isinstance(result, tuple | list) else (result,)
+        for output in outputs:
+            if not isinstance(output, torch.Tensor):
+                continue
+            shape = tuple(output.shape)
+            if self.square_side and len(shape) >= 2 and shape[-1] == shape[-2] == self.square_side:
+                continue  # attention scores: not materialised by flash attention
+            size = output.numel() * self.bytes_per_element
+            self.live += size
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(output, self._release, size)
+        return result
+
+
+def _count(function, bytes_per_element: int, square_side: int | None) -> tuple[float, float, float]:
+    """(total FLOPs, bmm FLOPs, peak activation bytes) of ``function()`` on meta tensors."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    tracker = _LiveBytes(bytes_per_element, square_side)
+    with torch.no_grad(), counter, tracker:
+        function()
+    per_op = counter.get_flop_counts().get("Global", {})
+    bmm = float(sum(value for op, value in per_op.items() if "bmm" in str(op)))
+    return float(counter.get_total_flops()), bmm, float(tracker.peak)
+
+
+def cost_report(config_name: str, height: int, width: int, bytes_per_element: int = 2) -> CostReport:
+    """Instantiate ``config_name``'s model on ``meta`` and trace one inference at ``height x width``."""
+    from diffusers import FluxTransformer2DModel
+
+    from reference_model.configs import load_config_file
+    from reference_model.model import image_token_ids
+    from reference_model.vae import F16AutoencoderKL
+
+    model = load_config_file(config_name)["model"]
+    with torch.device("meta"):
+        transformer = FluxTransformer2DModel(**model["transformer"]).eval()
+        vae = F16AutoencoderKL(**model["vae"]).eval()
+    compression = vae.spatial_compression
+    latent_h, latent_w = height // compression, width // compression
+    rows, columns = latent_h // 2, latent_w // 2
+    tokens = rows * columns
+    text_tokens = int(model.get("prompt_length", 512))
+    config = transformer.config
+
+    def run_transformer():
+        with torch.device("meta"):
+            transformer(
+                hidden_states=torch.empty(1, tokens, config.in_channels),
+                encoder_hidden_states=torch.empty(1, text_tokens, config.joint_attention_dim),
+                pooled_projections=torch.empty(1, config.pooled_projection_dim),
+                timestep=torch.ones(1),
+                guidance=torch.ones(1) if config.guidance_embeds else None,
+                img_ids=image_token_ids(rows, columns, "meta"),
+                txt_ids=torch.zeros(text_tokens, 3),
+                return_dict=False,
+            )
+
+    def run_encode():
+        with torch.device("meta"):
+            vae.encode_mean(torch.empty(1, 3, height, width))
+
+    def run_decode():
+        with torch.device("meta"):
+            vae.decode_latents(torch.empty(1, vae.config.latent_channels, latent_h, latent_w))
+
+    transformer_flops, attention_flops, transformer_peak = _count(
+        run_transformer, bytes_per_element, tokens + text_tokens
+    )
+    encode_flops, _, _ = _count(run_encode, bytes_per_element, latent_h * latent_w)
+    decode_flops, _, decode_peak = _count(run_decode, bytes_per_element, latent_h * latent_w)
+    return CostReport(
+        config=config_name,
+        height=height,
+        width=width,
+        image_tokens=tokens,
+        text_tokens=text_tokens,
+        transformer_parameters=sum(p.numel() for p in transformer.parameters()),
+        vae_parameters=sum(p.numel() for p in vae.parameters()),
+        transformer_flops=transformer_flops,
+        transformer_attention_flops=attention_flops,
+        vae_encode_flops=encode_flops,
+        vae_decode_flops=decode_flops,
+        transformer_peak_activation_bytes=transformer_peak,
+        vae_decode_peak_activation_bytes=decode_peak,
+        bytes_per_element=bytes_per_element,
+    )
+
+
+def format_report(report: CostReport) -> str:
+    """Human-readable summary (PFLOP, GiB)."""
+    gib = 1024**3
+    return "\n".join(
+        [
+            f"{report.config} at {report.width}x{report.height}: {report.image_tokens:,} image tokens "
+            f"+ {report.text_tokens} text tokens",
+            f"  transformer: {report.transformer_parameters / 1e9:.3f} B parameters, "
+            f"{report.transformer_flops / 1e15:.3f} PFLOP per forward "
+            f"(attention {report.transformer_attention_flops / 1e15:.3f}, "
+            f"linear/other {(report.transformer_flops - report.transformer_attention_flops) / 1e15:.3f}), "
+            f"peak activations {report.transformer_peak_activation_bytes / gib:.2f} GiB",
+            f"  VAE: {report.vae_parameters / 1e6:.1f} M parameters, encode {report.vae_encode_flops / 1e12:.1f} "
+            f"TFLOP, decode {report.vae_decode_flops / 1e12:.1f} TFLOP, decode peak activations "
+            f"{report.vae_decode_peak_activation_bytes / gib:.2f} GiB",
+            f"  (activations at {report.bytes_per_element} bytes per element)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Meta-device cost report of a reference-model config.")
+    parser.add_argument("--config", default="flux-dev-f16")
+    parser.add_argument("--size", type=int, nargs=2, default=(4096, 4096), metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument("--bytes-per-element", type=int, default=2, help="2 for bf16, 4 for fp32")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    report = cost_report(args.config, args.size[0], args.size[1], args.bytes_per_element)
+    print(json.dumps(asdict(report), indent=2) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Publish the built-in default run as the leaderboard in leaderboard/ (see docs/leaderboard/README.md).
+#
+# Runs every default method on the three evaluation suites into leaderboard/results, then regenerates the site
+# in leaderboard/. The result files (run.json, samples.jsonl) and the site are committed; the full-size output
+# PNGs (leaderboard/results/**/images/) are gitignored: the comparison crops cut from them are committed instead.
+# Reruns resume (finished images are not recomputed). A method that fails on some images still gets its row.
+#
+#   usage: scripts/publish-leaderboard.sh [--device cuda] [--limit N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${BIN:-.venv/bin}"
+RESULTS=leaderboard/results
+SUITES=4ksr-syn,4ksr-realsquare,4ksr-realvary
+DEVICE=cpu
+LIMIT=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --device) DEVICE="$2"; shift 2 ;;
+        --limit) LIMIT=(--limit "$2"); shift 2 ;;
+        *) echo "usage: $0 [--device cuda] [--limit N]" >&2; exit 2 ;;
+    esac
+done
+
+"$BIN/op4ksr-bench" build-dataset --suite "$SUITES"
+"$BIN/op4ksr-bench" weights fetch || echo "warning: some weights could not be fetched; their metrics are skipped" >&2
+
+status=0
+run() {
+    "$BIN/op4ksr-bench" run --suite "$SUITES" --results "$RESULTS" --device "$DEVICE" "${LIMIT[@]}" "$@" || status=1
+}
+run --method bicubic
+run --method lanczos
+run --method realesrgan-x4plus
+run --method realesrgan-x4plus --opt tile=512 --opt overlap=64 --opt blend=gaussian  # the tiled variant
+run --method op4ksr                                                                     # the nano reference
+
+"$BIN/op4ksr-bench" leaderboard --results "$RESULTS" --out leaderboard
+exit $status

@@ -1,0 +1,55 @@
+"""Specs, options and registrations: every registered method meets the contract on a small image."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from op4ksr_bench.errors import UsageError
+from op4ksr_bench.methods import METHODS
+from op4ksr_bench.methods.factory import create_method, method_slug, parse_options, split_spec
+from op4ksr_bench.methods.tiling import TiledMethod
+
+
+def test_options_are_yaml_scalars():
+    assert parse_options(["tile=512", "blend=gaussian", "a=-0.75", "pad=true", "path=/x y", "empty="]) == {
+        "tile": 512, "blend": "gaussian", "a": -0.75, "pad": True, "path": "/x y", "empty": "",
+    }  # fmt: skip
+    for bad, message in ((["tile"], "KEY=VALUE"), (["a=1", "a=2"], "twice"), (["a=[1, 2]"], "scalars")):
+        with pytest.raises(UsageError, match=message):
+            parse_options(bad)
+
+
+def test_specs():
+    assert split_spec("bicubic") == ("bicubic", None)
+    assert split_spec("spandrel:/w/x.pth") == ("spandrel", "/w/x.pth")
+    with pytest.raises(UsageError, match="needs an argument"):
+        split_spec("folder:")
+    with pytest.raises(UsageError, match="Did you mean 'bicubic'"):
+        create_method("bicubik")
+
+
+def test_unknown_option_lists_the_accepted_ones():
+    with pytest.raises(UsageError, match="unknown option.*accepted: a, tile"):
+        create_method("bicubic", options={"sharpness": 2})
+
+
+def test_tiling_options_wrap_any_method():
+    method = create_method("lanczos", options={"tile": 32, "overlap": 8, "blend": "linear", "lobes": 2})
+    assert isinstance(method, TiledMethod) and method.inner.lobes == 2
+    assert method_slug(method) == "lanczos+tile32-8-linear"
+    with pytest.raises(UsageError, match="need --opt tile"):
+        create_method("bicubic", options={"overlap": 8})
+
+
+@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in ("realesrgan-x4plus", "op4ksr")])
+def test_registered_methods_meet_the_contract(name):
+    method = create_method(name, scale=4)
+    out = method.upscale(torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(0)))
+    assert out.shape == (1, 3, 32, 24) and out.dtype == torch.float32
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert method.card.name == name and isinstance(method.options(), dict)
+
+
+def test_registry_holds_the_contract_names():
+    assert {"bicubic", "lanczos", "realesrgan-x4plus", "op4ksr"} <= set(METHODS.names())

@@ -1,0 +1,125 @@
+"""The leaderboard in a real browser: Debian's chromium driven by playwright, from file://, fully offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from op4ksr_bench.report.site import build_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    """A fresh chromium profile; yields ``(page, problems, requests)`` where problems collects console errors."""
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is missing at /usr/bin/chromium; run `make browser-deps`")
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+        )  # fmt: skip
+        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else (
+            requests.append(route.request.url), route.abort()))  # fmt: skip
+        page = context.new_page()
+        page.on(
+            "console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None
+        )
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+        try:
+            yield page, problems, requests
+        finally:
+            context.close()
+
+
+def _all_images_loaded(page) -> bool:
+    """Scroll to the end (thumbnails load lazily), wait until every image settled, and check none is broken."""
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("Array.from(document.images).every(image => image.complete)", timeout=10_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    return page.evaluate(
+        "document.images.length > 0 && Array.from(document.images).every(image => image.naturalWidth > 0)"
+    )
+
+
+def test_leaderboard_in_chromium(compared, make_run, tmp_path, browser_page):
+    page, problems, requests = browser_page
+    results_folder, data, _, _ = compared
+    make_run(results_folder, method="hostile", display_name='<script>document.title="owned"</script>',
+             values={"img-a": {"psnr": 10.0}}, metrics=("psnr",), suite_hash=_suite_hash(results_folder))  # fmt: skip
+    out = tmp_path / "site"
+    build_site(results_folder, out, data, crop_size=64)
+
+    page.goto((out / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    assert page.title() == "Results · op4ksr-bench leaderboard"  # the hostile name did not run
+    assert _all_images_loaded(page)
+    header = page.locator('th[data-metric="psnr"]')
+    methods = page.locator("table.board tbody tr td.method a")
+    before = methods.all_inner_texts()
+    header.click()
+    assert header.get_attribute("aria-sort") == "descending"  # higher is better: best first
+    after = methods.all_inner_texts()
+    assert after != before and after[0] == "op4ksr" and after[-1] == '<script>document.title="owned"</script>'
+    header.click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert methods.all_inner_texts()[0] == '<script>document.title="owned"</script>'
+    page.keyboard.press("Tab")  # headers are reachable from the keyboard too
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "leaderboard-index.png"), full_page=True)
+
+    methods.first.click()  # provenance is one click away
+    page.wait_for_load_state("load")
+    assert "Options in effect" in page.content() and "git_sha" in page.content()
+
+    page.goto((out / "compare" / "tiny-syn-v1" / "img-a.html").as_uri())
+    page.wait_for_load_state("load")
+    assert _all_images_loaded(page)
+    slider = page.locator(".slider").first
+    assert slider.get_attribute("data-position") == "50"
+    frame = slider.locator(".slider-frame")
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.mouse.up()
+    assert slider.get_attribute("data-position") == "20"
+    assert "inset(0px 80% 0px 0px)" in slider.locator("img.before").evaluate(
+        "image => getComputedStyle(image).clipPath"
+    )
+    slider.locator("input[type=range]").fill("70")
+    assert slider.get_attribute("data-position") == "70"
+    slider.locator("select.before").select_option(label="HR (ground truth)")
+    page.wait_for_function("document.querySelector('.slider img.before').src.endsWith('/hr.png')")
+    assert _all_images_loaded(page)
+    page.screenshot(path=str(ARTIFACTS / "leaderboard-compare.png"), full_page=True)
+
+    assert problems == [], problems
+    assert requests == [], f"the page tried to reach the network: {requests}"
+
+
+def _suite_hash(results: Path) -> str:
+    import json
+
+    run = next(results.rglob("run.json"))
+    return json.loads(run.read_text(encoding="utf-8"))["suite"]["hash"]
+
+
+def test_artifacts_folder_is_ignored_by_git():
+    ignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8")
+    assert "/test-artifacts/" in ignore.split()

@@ -1,0 +1,65 @@
+"""The published leaderboard in ``leaderboard/`` is current with its committed result files.
+
+Regenerating from ``leaderboard/results`` (run.json and samples.jsonl only: the full-size outputs are not
+committed, nor is the data folder) must give byte-identical pages, JSON, plots and crops. Comparison crops need
+the images, so they are committed files; ``crops.json`` records the sha256 of the image each was cut from, and a
+regeneration without the images reuses them (see ``op4ksr_bench.report.compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from op4ksr_bench.report.compare import recorded_requests
+from op4ksr_bench.report.site import build_site
+
+LEADERBOARD = Path(__file__).resolve().parents[2] / "leaderboard"
+SIZE_LIMIT = 8_000_000
+"""Bytes the committed leaderboard (site and result files) may take."""
+
+
+@pytest.fixture(scope="module")
+def published() -> dict:
+    manifest = LEADERBOARD / "manifest.json"
+    if not manifest.is_file():
+        pytest.fail("leaderboard/ holds no published leaderboard; run scripts/publish-leaderboard.sh")
+    return json.loads(manifest.read_text(encoding="utf-8"))
+
+
+def _committed_results() -> list[Path]:
+    return sorted(p for p in (LEADERBOARD / "results").rglob("*") if p.name in ("run.json", "samples.jsonl"))
+
+
+def test_published_leaderboard_is_current(published, tmp_path):
+    clone = tmp_path / "leaderboard"
+    for path in [*(LEADERBOARD / name for name in published["files"]), LEADERBOARD / "manifest.json"]:
+        (clone / path.relative_to(LEADERBOARD)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, clone / path.relative_to(LEADERBOARD))
+    for path in _committed_results():
+        (clone / path.relative_to(LEADERBOARD)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, clone / path.relative_to(LEADERBOARD))
+    crop_size, requests = recorded_requests(json.loads((LEADERBOARD / "crops.json").read_text(encoding="utf-8")))
+    report = build_site(clone / "results", clone, tmp_path / "no-data", requests, crop_size)
+    assert sorted(report.written | {"manifest.json"}) == sorted([*published["files"], "manifest.json"])
+    stale = [
+        name
+        for name in [*published["files"], "manifest.json"]
+        if (clone / name).read_bytes() != (LEADERBOARD / name).read_bytes()
+    ]
+    assert not stale, (
+        f"leaderboard/ is not current with leaderboard/results; run scripts/publish-leaderboard.sh: {stale}"
+    )
+
+
+def test_published_leaderboard_is_small_and_complete(published):
+    files = [LEADERBOARD / name for name in published["files"]] + _committed_results()
+    total = sum(path.stat().st_size for path in files)
+    assert total < SIZE_LIMIT, f"the committed leaderboard takes {total:,} bytes"
+    data = json.loads((LEADERBOARD / "data.json").read_text(encoding="utf-8"))
+    assert data["skipped"] == [], data["skipped"]
+    assert any(name.startswith("compare/") for name in published["files"])
+    assert all(not path.name.endswith(".png") for path in _committed_results())
