@@ -35,12 +35,15 @@ import typer
 
 from op4ksr_bench import __version__
 from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
+from op4ksr_bench.methods.base import check_output
+from op4ksr_bench.methods.profiling import environment_record
 from op4ksr_bench.results import RUN_SCHEMA, read_samples, run_folder, shard_folder_name, write_json
 
 logger = logging.getLogger(__name__)
 
 WARMUP_SIZE = 64
 """Side (LR pixels) of the top-left crop of the first image used for the untimed warm-up call."""
+WARMUP_RULE = f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image"
 
 
 @dataclass
@@ -119,79 +122,6 @@ def resolve_suites(suite: str, data_dir: Path, echo) -> list:
     if not built:
         raise ManifestError(f"no evaluation suite is built in {data_dir}; run `op4ksr-bench build-dataset --suite all`")
     return built
-
-
-def git_sha() -> str | None:
-    """The commit of the package's checkout (``+dirty`` if it has changes), or None outside a git checkout."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
-            timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
-
-
-def environment_record(device: str, dtype: str, memory_kind: str) -> dict[str, Any]:
-    """Package, git, python, torch/CUDA versions and the device, for ``run.json``."""
-    import platform
-
-    import torch
-
-    if device.startswith("cuda"):
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    device_name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-    return {
-        "package_version": __version__,
-        "git_sha": git_sha(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "device": device,
-        "device_name": device_name,
-        "cpu_threads": torch.get_num_threads(),
-        "dtype": dtype,
-        "memory_kind": memory_kind,
-        "warmup": f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image",
-    }
-
-
-def check_output(output: Any, lr_shape: tuple[int, ...], scale: int) -> str | None:
-    """Why ``output`` breaks the method contract (shape, dtype, NaN/Inf, range), or None if it does not."""
-    import torch
-
-    if not isinstance(output, torch.Tensor):
-        return f"returned {type(output).__name__}, not a tensor"
-    expected = (1, 3, lr_shape[2] * scale, lr_shape[3] * scale)
-    if tuple(output.shape) != expected:
-        return f"wrong shape {tuple(output.shape)}, expected {expected}"
-    if not output.is_floating_point():
-        return f"returned dtype {output.dtype}, expected a float tensor in [0, 1]"
-    values = output.detach().float()
-    if not bool(torch.isfinite(values).all()):
-        nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
-        return f"non-finite values: {nan} NaN, {inf} Inf"
-    low, high = float(values.min()), float(values.max())
-    if low < 0.0 or high > 1.0:
-        return f"values outside [0, 1]: min {low:.6g}, max {high:.6g}"
-    return None
 
 
 def _one_line(error: BaseException, limit: int = 400) -> str:
@@ -350,7 +280,7 @@ def run_suite(
                    "user_options": user_options, "timing": method.timing, "periods": list(periods)},
         "metrics": records,
         "skipped_metrics": skipped,
-        "environment": environment_record(device, dtype, memory_kind),
+        "environment": environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
         "seed": seed,
         "seed_rule": "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random",
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,

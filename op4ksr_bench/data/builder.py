@@ -128,7 +128,9 @@ def compute_measurement(photo: SourceImage, nr_iqa_metrics: tuple[str, ...] = ()
         from op4ksr_bench.data.curation import nr_iqa_scores
 
         factor = min(1.0, 1024.0 / max(image.shape[:2]))
-        small = cv2.resize(image, (round(image.shape[1] * factor), round(image.shape[0] * factor)), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (round(image.shape[1] * factor), round(image.shape[0] * factor)), interpolation=cv2.INTER_AREA
+        )
         for metric in nr_iqa_metrics:
             scores, skipped = nr_iqa_scores({"photo": small}, metric)
             if skipped and notes is not None and skipped not in notes:

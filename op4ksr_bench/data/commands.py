@@ -1,4 +1,4 @@
-"""CLI bodies of ``ls suites``, ``build-dataset``, ``validate`` and ``export`` (printing and progress bars live here)."""
+"""CLI bodies of ``ls suites``, ``build-dataset``, ``validate`` and ``export`` (printing and progress live here)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,10 @@ def ls_suites(data: Path | None) -> None:
             name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant,
             str(spec.count if spec.count is not None else "all"), str(len(spec.metrics)), built,
         )  # fmt: skip
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or captured: do not squeeze the table to 80 columns
+    console.print(table)
 
 
 def build_dataset(

@@ -189,7 +189,9 @@ def perceptual_hash(image: np.ndarray) -> str:
 
     height, width = image.shape[:2]
     factor = 256.0 / max(height, width)
-    small = cv2.resize(image, (max(8, round(width * factor)), max(8, round(height * factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(8, round(width * factor)), max(8, round(height * factor))), interpolation=cv2.INTER_AREA
+    )
     return str(imagehash.phash(Image.fromarray(small)))
 
 
@@ -288,7 +290,9 @@ def crop_candidates(measurement: PhotoMeasurement, width: int, height: int) -> l
     for index in order:
         row, col = divmod(int(index), detail_sums.shape[1])
         candidates.append(
-            CropChoice(col * BLOCK, row * BLOCK, width, height, float(detail_sums[row, col]), float(flat_sums[row, col]))
+            CropChoice(
+                col * BLOCK, row * BLOCK, width, height, float(detail_sums[row, col]), float(flat_sums[row, col])
+            )
         )
     return candidates
 

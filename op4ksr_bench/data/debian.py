@@ -142,7 +142,9 @@ CATALOGUE: tuple[Package, ...] = (
         "plasma-workspace-wallpapers",
         "plasma",
         tuple(
-            Photo(f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg", "GPL-2+", "KDE Visual Design Group, 2014")
+            Photo(
+                f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg", "GPL-2+", "KDE Visual Design Group, 2014"
+            )
             for name in _PLASMA
         ),
     ),

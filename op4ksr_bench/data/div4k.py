@@ -52,8 +52,12 @@ def check_div4k(folder: Path, spec: SuiteSpec) -> tuple[list[tuple[str, Path, Pa
             f"{folder}: expected an LR folder ({'/'.join(LR_NAMES[:3])}) and an HR folder ({'/'.join(HR_NAMES[:3])})"
         )
     lr_images, hr_images = _images(lr_dir), _images(hr_dir)
-    problems = [f"{lr_dir}: no HR image pairs with {path.name}" for stem, path in lr_images.items() if stem not in hr_images]
-    problems += [f"{hr_dir}: no LR image pairs with {path.name}" for stem, path in hr_images.items() if stem not in lr_images]
+    problems = [
+        f"{lr_dir}: no HR image pairs with {path.name}" for stem, path in lr_images.items() if stem not in hr_images
+    ]
+    problems += [
+        f"{hr_dir}: no LR image pairs with {path.name}" for stem, path in hr_images.items() if stem not in lr_images
+    ]
     pairs = [(stem, lr_images[stem], hr_images[stem]) for stem in sorted(lr_images) if stem in hr_images]
     if spec.count is not None and len(pairs) != spec.count:
         problems.append(f"{folder}: {len(pairs)} pairs, expected {spec.count}")

@@ -50,6 +50,7 @@ def export_suite(data_dir: Path, name: str, out: Path) -> Path:
     info = datasets.DatasetInfo(
         description=f"{suite.spec.name} v{suite.spec.version} ({suite.info.get('variant')}): {suite.spec.description}",
         license=", ".join(sorted({str(entry["license"]) for entry in suite.entries})),
+        features=features,
     )
     dataset = datasets.Dataset.from_dict(columns, features=features, info=info)
     dataset.save_to_disk(str(out))

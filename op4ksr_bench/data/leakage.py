@@ -59,7 +59,9 @@ def leakage_problems(data_dir: Path, distance: int = DEFAULT_DISTANCE) -> list[s
         for image_id, value, source_digest in hashes(suite):
             for train_name, (train_id, train_value, train_source) in train_rows:
                 if source_digest and source_digest == train_source:
-                    problems.append(f"{suite.spec.name}/{image_id} comes from the same photograph as {train_name}/{train_id}")
+                    problems.append(
+                        f"{suite.spec.name}/{image_id} comes from the same photograph as {train_name}/{train_id}"
+                    )
                 elif hamming(value, train_value) <= distance:
                     problems.append(
                         f"{suite.spec.name}/{image_id} is a near-duplicate of {train_name}/{train_id} "

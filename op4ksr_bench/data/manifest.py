@@ -83,12 +83,16 @@ class BuiltSuite:
         """
         root = Path(data_dir) / name
         if not (root / "suite.json").is_file() or not (root / "manifest.jsonl").is_file():
-            raise ManifestError(f"suite {name} is not built in {data_dir}; run `op4ksr-bench build-dataset --suite {name}`")
+            raise ManifestError(
+                f"suite {name} is not built in {data_dir}; run `op4ksr-bench build-dataset --suite {name}`"
+            )
         try:
             info = json.loads((root / "suite.json").read_text(encoding="utf-8"))
             raw = yaml.safe_load((root / "suite.yaml").read_text(encoding="utf-8"))
         except (OSError, ValueError, yaml.YAMLError) as error:
-            raise ManifestError(f"{root}: unreadable suite.json or suite.yaml ({error}); rebuild with --force") from error
+            raise ManifestError(
+                f"{root}: unreadable suite.json or suite.yaml ({error}); rebuild with --force"
+            ) from error
         spec = SuiteSpec.from_mapping(raw, str(root / "suite.yaml"))
         entries = read_manifest(root / "manifest.jsonl")
         for entry in entries:

@@ -78,8 +78,13 @@ def _vary_size(spec: SuiteSpec, photo: SourceImage, measurement: PhotoMeasuremen
     long_side = rng.uniform(low_long, high_long)
     width, height = (long_side, long_side / aspect) if aspect >= 1 else (long_side * aspect, long_side)
     fit = min(1.0, measurement.width / width, measurement.height / height)
-    width, height = width * fit, height * fit
-    return max(BLOCK, int(width // BLOCK) * BLOCK), max(BLOCK, int(height // BLOCK) * BLOCK)
+    width = max(BLOCK, int(width * fit // BLOCK) * BLOCK)
+    height = max(BLOCK, int(height * fit // BLOCK) * BLOCK)
+    while width / height > high_aspect and width > BLOCK:  # rounding to the grid may push the aspect out
+        width -= BLOCK
+    while width / height < low_aspect and height > BLOCK:
+        height -= BLOCK
+    return width, height
 
 
 def choose_crops(spec: SuiteSpec, photo: SourceImage, measurement: PhotoMeasurement, curation: CurationConfig):

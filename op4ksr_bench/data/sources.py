@@ -146,7 +146,9 @@ class HuggingFaceSource(Source):
     def __init__(self, dataset: str, split: str, cache_dir: Path) -> None:
         self.dataset, self.split = dataset, split
         self.spec = f"hf:{dataset}:{split}"
-        self.cache_dir = Path(cache_dir) / "hf" / f"{slug(dataset)[-40:]}-{hashlib.sha256(self.spec.encode()).hexdigest()[:8]}"
+        self.cache_dir = (
+            Path(cache_dir) / "hf" / f"{slug(dataset)[-40:]}-{hashlib.sha256(self.spec.encode()).hexdigest()[:8]}"
+        )
         self._meta: dict[str, Any] = {}
 
     def _load(self):
@@ -167,17 +169,20 @@ class HuggingFaceSource(Source):
         except UsageError:
             raise
         except Exception as error:  # noqa: BLE001 - datasets raises many types; the user needs one line
-            raise UsageError(f"source {self.spec}: cannot load the dataset ({type(error).__name__}: {error})") from error
+            raise UsageError(
+                f"source {self.spec}: cannot load the dataset ({type(error).__name__}: {error})"
+            ) from error
 
     def list_images(self) -> list[SourceImage]:
         import datasets
-
         from op4ksr_bench.atomic import atomic_write_bytes
 
         dataset = self._load()
         columns = [name for name, feature in dataset.features.items() if isinstance(feature, datasets.Image)]
         if not columns:
-            raise UsageError(f"source {self.spec}: the dataset has no image column (features: {list(dataset.features)})")
+            raise UsageError(
+                f"source {self.spec}: the dataset has no image column (features: {list(dataset.features)})"
+            )
         column = columns[0]
         dataset = dataset.cast_column(column, datasets.Image(decode=False))
         info = dataset.info

@@ -125,7 +125,9 @@ class SuiteSpec:
 
     def resolved_variants(self) -> list[tuple[str, tuple[int, int]]]:
         """``[(variant, hr_size)]`` in preference order for ``variant: auto`` suites."""
-        return [(name, _size(item.get("hr_size"), f"{self.name}: variants.{name}")) for name, item in self.variants.items()]
+        return [
+            (name, _size(item.get("hr_size"), f"{self.name}: variants.{name}")) for name, item in self.variants.items()
+        ]
 
 
 def _size(value: Any, where: str) -> tuple[int, int] | None:

@@ -115,3 +115,30 @@ class Method:
     def periods(self) -> tuple[int, ...]:
         """Extra spatial periods (output px) this method may imprint, e.g. its tile stride; scored by PAS/seam."""
         return ()
+
+
+def check_output(output: Any, lr_shape: tuple[int, ...], scale: int) -> str | None:
+    """Why ``output`` breaks the method contract (shape, dtype, NaN/Inf, range), or None if it does not.
+
+    Args:
+        output: What :meth:`Method.upscale` returned.
+        lr_shape: Shape of the input, ``(1, 3, h, w)``.
+        scale: The method's scale factor.
+    """
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        return f"returned {type(output).__name__}, not a tensor"
+    expected = (1, 3, lr_shape[2] * scale, lr_shape[3] * scale)
+    if tuple(output.shape) != expected:
+        return f"wrong shape {tuple(output.shape)}, expected {expected}"
+    if not output.is_floating_point():
+        return f"returned dtype {output.dtype}, expected a float tensor in [0, 1]"
+    values = output.detach().float()
+    if not bool(torch.isfinite(values).all()):
+        nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+        return f"non-finite values: {nan} NaN, {inf} Inf"
+    low, high = float(values.min()), float(values.max())
+    if low < 0.0 or high > 1.0:
+        return f"values outside [0, 1]: min {low:.6g}, max {high:.6g}"
+    return None

@@ -21,8 +21,10 @@ a=-0.75`` gives the OpenCV / ``torch.nn.functional.interpolate`` kernel); ``lanc
 
 from __future__ import annotations
 
-import math
+import functools
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.methods.base import Method, MethodCard
@@ -33,59 +35,51 @@ if TYPE_CHECKING:
 SCALES = (1, 2, 3, 4, 8, 16)
 
 
-def cubic_kernel(x: float, a: float = -0.5) -> float:
-    """Keys' cubic convolution kernel with parameter ``a`` (support 2)."""
-    x = abs(x)
-    if x < 1.0:
-        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
-    if x < 2.0:
-        return (((x - 5.0) * x + 8.0) * x - 4.0) * a
-    return 0.0
+def cubic_kernel(x, a: float = -0.5):
+    """Keys' cubic convolution kernel with parameter ``a`` (support 2); ``x`` a number or numpy array."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    inner = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    outer = (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    return np.where(x < 1.0, inner, np.where(x < 2.0, outer, 0.0))
 
 
-def _sinc(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    return math.sin(math.pi * x) / (math.pi * x)
+def lanczos_kernel(x, lobes: int = 3):
+    """Lanczos window ``sinc(x) * sinc(x / lobes)`` for ``-lobes <= x < lobes``, else 0; ``x`` number or array."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where((x >= -lobes) & (x < lobes), np.sinc(x) * np.sinc(x / lobes), 0.0)
 
 
-def lanczos_kernel(x: float, lobes: int = 3) -> float:
-    """Lanczos window ``sinc(x) * sinc(x / lobes)`` for ``|x| < lobes``, else 0 (support ``lobes``)."""
-    if -lobes <= x < lobes:
-        return _sinc(x) * _sinc(x / lobes)
-    return 0.0
-
-
-def resample_coefficients(
-    in_size: int, out_size: int, kernel, support: float
-) -> tuple[list[list[int]], list[list[float]]]:
+def resample_coefficients(in_size: int, out_size: int, kernel, support: float) -> tuple[np.ndarray, np.ndarray]:
     """Tap indices and normalised weights for each output pixel along one axis (Pillow's rule).
 
     Args:
         in_size: Input length in pixels.
         out_size: Output length in pixels.
-        kernel: The 1-D kernel, a function of the distance in input pixels (at scale 1).
+        kernel: The 1-D kernel, a vectorised function of the distance in input pixels (at scale 1).
         support: Half-width of the kernel at scale 1.
 
     Returns:
-        ``(indices, weights)``: for output pixel ``x``, input pixels ``indices[x]`` with weights
-        ``weights[x]`` summing to one.
+        ``(indices, weights)``, both ``[out_size, taps]``: output pixel ``x`` is the sum of input pixels
+        ``indices[x]`` times ``weights[x]`` (unused taps have weight 0 and index 0); each row sums to one.
     """
     scale = in_size / out_size
     filter_scale = max(scale, 1.0)
     support = support * filter_scale
-    indices: list[list[int]] = []
-    weights: list[list[float]] = []
-    for x in range(out_size):
-        center = (x + 0.5) * scale
-        first = max(int(center - support + 0.5), 0)
-        last = min(int(center + support + 0.5), in_size)
-        taps = list(range(first, last))
-        values = [kernel((j - center + 0.5) / filter_scale) for j in taps]
-        total = sum(values)
-        indices.append(taps)
-        weights.append([value / total for value in values] if total != 0.0 else values)
-    return indices, weights
+    centers = (np.arange(out_size, dtype=np.float64) + 0.5) * scale
+    first = np.maximum(np.trunc(centers - support + 0.5).astype(np.int64), 0)  # C casts truncate toward zero
+    last = np.minimum(np.trunc(centers + support + 0.5).astype(np.int64), in_size)
+    width = int((last - first).max())
+    taps = first[:, None] + np.arange(width)[None, :]
+    valid = taps < last[:, None]
+    weights = np.where(valid, kernel((taps - centers[:, None] + 0.5) / filter_scale), 0.0)
+    totals = weights.sum(axis=1, keepdims=True)
+    weights = np.divide(weights, totals, out=weights, where=totals != 0.0)
+    return np.where(valid, taps, 0), weights
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_coefficients(in_size: int, out_size: int, kernel, support: float) -> tuple[np.ndarray, np.ndarray]:
+    return resample_coefficients(in_size, out_size, kernel, support)
 
 
 def resample_axis(image: torch.Tensor, dim: int, out_size: int, kernel, support: float) -> torch.Tensor:
@@ -95,7 +89,7 @@ def resample_axis(image: torch.Tensor, dim: int, out_size: int, kernel, support:
         image: float tensor of any shape.
         dim: Axis to resample.
         out_size: New length of that axis.
-        kernel: 1-D kernel (see :func:`resample_coefficients`).
+        kernel: Vectorised 1-D kernel (see :func:`resample_coefficients`); hashable (it is cached by value).
         support: Kernel half-width at scale 1.
 
     Returns:
@@ -103,19 +97,13 @@ def resample_axis(image: torch.Tensor, dim: int, out_size: int, kernel, support:
     """
     import torch
 
-    indices, weights = resample_coefficients(image.shape[dim], out_size, kernel, support)
-    width = max(len(taps) for taps in indices)
-    index = torch.zeros((out_size, width), dtype=torch.long)
-    weight = torch.zeros((out_size, width), dtype=torch.float64)
-    for x, (taps, values) in enumerate(zip(indices, weights, strict=True)):
-        index[x, : len(taps)] = torch.tensor(taps, dtype=torch.long)
-        weight[x, : len(values)] = torch.tensor(values, dtype=torch.float64)
-    index = index.to(image.device)
-    weight = weight.to(device=image.device, dtype=torch.float32)
+    indices, weights = _cached_coefficients(image.shape[dim], out_size, kernel, support)
+    index = torch.from_numpy(indices).to(image.device)
+    weight = torch.from_numpy(weights).to(device=image.device, dtype=torch.float32)
     shape = [1] * image.ndim
     shape[dim] = out_size
     result = image.index_select(dim, index[:, 0]).mul_(weight[:, 0].reshape(shape))
-    for tap in range(1, width):  # one gather per tap keeps memory at two output-sized buffers
+    for tap in range(1, index.shape[1]):  # one gather per tap keeps memory at two output-sized buffers
         result.addcmul_(image.index_select(dim, index[:, tap]), weight[:, tap].reshape(shape))
     return result
 
@@ -130,11 +118,10 @@ class _Resampling(Method):
         if dtype != "float32":
             raise UsageError(f"{self.card.name} computes in float32 only; drop --dtype {dtype}")
 
-    def kernel(self, x: float) -> float:
-        raise NotImplementedError
+    kernel: Any  # a hashable vectorised kernel (functools.partial), set by the subclass
 
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
-        image = lr.to(device=self.device, dtype=self._float32())
+        image = lr.to(device=self.device, dtype=self._float32()).contiguous()  # gathers on views are slow
         _, _, height, width = image.shape
         image = resample_axis(image, 3, width * self.scale, self.kernel, self.support)
         image = resample_axis(image, 2, height * self.scale, self.kernel, self.support)
@@ -171,9 +158,7 @@ class BicubicMethod(_Resampling):
         if not isinstance(a, int | float) or isinstance(a, bool) or not -1.0 <= a < 0.0:
             raise UsageError(f"bicubic option a={a!r} must be a number in [-1, 0) (-0.5 Pillow/MATLAB, -0.75 OpenCV)")
         self.a = float(a)
-
-    def kernel(self, x: float) -> float:
-        return cubic_kernel(x, self.a)
+        self.kernel = functools.partial(cubic_kernel, a=self.a)
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "a": self.a, "kernel": "keys-cubic", "border": "renormalize", "clamp": [0, 1]}
@@ -203,9 +188,7 @@ class LanczosMethod(_Resampling):
             raise UsageError(f"lanczos option lobes={lobes!r} must be an integer from 2 to 8")
         self.lobes = lobes
         self.support = float(lobes)
-
-    def kernel(self, x: float) -> float:
-        return lanczos_kernel(x, self.lobes)
+        self.kernel = functools.partial(lanczos_kernel, lobes=lobes)
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "lobes": self.lobes, "kernel": "lanczos", "border": "renormalize", "clamp": [0, 1]}

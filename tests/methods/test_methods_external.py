@@ -55,7 +55,8 @@ def card(tmp_path):
     repo.mkdir()
     (repo / "upscale.py").write_text(SCRIPT)
     path = tmp_path / "nearest.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent("""\
         name: nearest
         display_name: Nearest (test command)
         repository: https://github.com/example/nearest
@@ -63,11 +64,12 @@ def card(tmp_path):
         backbone: none
         family: interpolation
         steps: 1
-        tile: {{size: 64, overlap: 16, source: test}}
-        command: "{{python}} upscale.py --input {{input_dir}} --output {{output_dir}} --scale {{scale}} --fail {{fail}}"
-        output: "{{id}}_sr.png"
-        options: {{repo: null, fail: none}}
-        """))
+        tile: {size: 64, overlap: 16, source: test}
+        command: "{python} upscale.py --input {input_dir} --output {output_dir} --scale {scale} --fail {fail}"
+        output: "{id}_sr.png"
+        options: {repo: null, fail: none}
+        """)
+    )
     return path, repo
 
 

@@ -66,8 +66,10 @@ def test_safetensors_bytes_are_deterministic(tiny_rrdb, tmp_path):
         (lambda p, d: (p, struct.pack("<I", 0x000D4B38) + d[4:]), "storage tag"),
         (lambda p, d: (p.replace("7767517", "1234", 1), d), "magic"),
         (lambda p, d: (p.replace("6=216", "6=215", 1), d), "weights"),
-        (lambda p, d: (p.replace("-23301=2,2.000000e-01,1.000000e+00", "-23301=2,1.000000e+00,1.000000e+00", 1), d),
-         "coefficients"),
+        (
+            lambda p, d: (p.replace("-23301=2,2.000000e-01,1.000000e+00", "-23301=2,1.000000e+00,1.000000e+00", 1), d),
+            "coefficients",
+        ),
         (lambda p, d: (p.replace("0=1 1=2.000000e+00", "0=2 1=2.000000e+00", 1), d), "nearest"),
         (lambda p, d: (p.replace(" 9=2 -23310=1,2.000000e-01", "", 1), d), "LeakyReLU"),
         (lambda p, d: (p.replace("1=3 4=1", "1=5 4=1", 1), d), "3x3"),

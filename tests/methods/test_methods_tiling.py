@@ -29,8 +29,9 @@ class Nearest(Method):
 
 
 @pytest.mark.parametrize("blend", BLENDS)
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(100, 32, 8), (64, 32, 0), (97, 40, 20), (30, 64, 16),
-                                                         (128, 48, 40), (257, 64, 31)])
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(100, 32, 8), (64, 32, 0), (97, 40, 20), (30, 64, 16), (128, 48, 40), (257, 64, 31)]
+)
 def test_axis_weights_sum_to_one(length, tile, overlap, blend):
     starts, weights = axis_weights(length, tile, tile - overlap, blend)
     total = [0.0] * length
@@ -79,8 +80,13 @@ def test_bicubic_tiled_differs_only_near_seams_and_records_geometry():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"tile": 30}, "multiple of the scale"), ({"tile": 32, "overlap": 32}, "smaller than tile"),
-     ({"tile": 32, "blend": "cosine"}, "not one of"), ({"tile": -4}, "non-negative"), ({"tile": 0}, "at least")],
+    [
+        ({"tile": 30}, "multiple of the scale"),
+        ({"tile": 32, "overlap": 32}, "smaller than tile"),
+        ({"tile": 32, "blend": "cosine"}, "not one of"),
+        ({"tile": -4}, "non-negative"),
+        ({"tile": 0}, "at least"),
+    ],
 )
 def test_bad_tiling_options(kwargs, message):
     with pytest.raises(UsageError, match=message):

@@ -1,0 +1,274 @@
+"""Native full-reference fidelity metrics: PSNR, SSIM (RGB and Y), MS-SSIM.
+
+Conventions (recorded in every result through :meth:`Metric.settings`):
+
+* Inputs are 8-bit RGB; ``data_range`` is 255.
+* ``crop_border`` pixels are removed from every side of both images before scoring (the suite decides;
+  the usual SR convention is the scale factor).
+* Y is BT.601 luma as MATLAB's ``rgb2ycbcr`` defines it, ``Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255``
+  for ``R, G, B`` in ``[0, 255]``, kept as float (not rounded to 8 bits, as BasicSR and scikit-image do).
+* SSIM is Wang et al.'s: 11x11 Gaussian window with sigma 1.5, ``K1 = 0.01``, ``K2 = 0.03``, population
+  statistics, the mean of the SSIM map over the 'valid' region (5 px from each edge), and for RGB the mean
+  of the per-channel values. This equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=2)``.
+* MS-SSIM is Wang et al.'s five-scale product with weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333): the
+  channel-mean contrast-structure term (clamped at 0) at scales 1-4 and the SSIM at scale 5, with 2x2
+  average pooling between scales (zero-padded on odd sizes, as pyiqa's ``ms_ssim``).
+
+The SSIM filtering runs through OpenCV's separable filter in float32 over horizontal strips, so the
+temporaries stay small; the float32 result agrees with scikit-image's float64 one to about 1e-6.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from op4ksr_bench.errors import ImageError
+from op4ksr_bench.metrics.base import Metric
+
+DATA_RANGE = 255.0
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+YCBCR_Y_WEIGHTS = (65.481, 128.553, 24.966)
+STRIP_ROWS = 128
+"""Output rows processed per strip: keeps every float32 temporary near 6 MB at 4096 px wide."""
+
+
+def crop_border(image: np.ndarray, border: int) -> np.ndarray:
+    """Remove ``border`` pixels from each side (no copy). ``border = 0`` returns ``image`` unchanged."""
+    if border < 0:
+        raise ValueError(f"crop_border must be >= 0, got {border}")
+    if border == 0:
+        return image
+    if image.shape[0] <= 2 * border or image.shape[1] <= 2 * border:
+        raise ImageError(f"crop_border {border} leaves nothing of a {image.shape[1]}x{image.shape[0]} image")
+    return image[border:-border, border:-border]
+
+
+def rgb_to_y(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of ``uint8`` ``H x W x 3`` RGB as MATLAB's ``rgb2ycbcr``: ``float64`` ``H x W`` in [16, 235]."""
+    weights = np.asarray(YCBCR_Y_WEIGHTS, dtype=np.float64) / 255.0
+    return image.astype(np.float64) @ weights + 16.0
+
+
+def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
+    """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``; ``inf`` for identical images."""
+    _check_pair(pred, ref)
+    if pred.dtype == np.uint8 and ref.dtype == np.uint8:
+        import cv2
+
+        squared = cv2.norm(pred, ref, cv2.NORM_L2SQR)  # exact integer sum, accumulated in double
+        mse = squared / pred.size
+    else:
+        difference = pred.astype(np.float64) - ref.astype(np.float64)
+        mse = float(np.mean(difference * difference))
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / mse))
+
+
+def ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
+    """Mean SSIM of ``H x W`` or ``H x W x C`` images (mean over channels); see the module conventions."""
+    ssim_means, _ = _ssim_and_cs(pred, ref, data_range)
+    return float(np.mean(ssim_means))
+
+
+def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
+    """Five-scale MS-SSIM of ``H x W`` or ``H x W x C`` images; the shorter side must be at least 176 px."""
+    _check_pair(pred, ref)
+    minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
+    if min(pred.shape[:2]) < minimum:
+        raise ImageError(f"ms-ssim needs images of at least {minimum}x{minimum} px, got {pred.shape[1]}x{pred.shape[0]}")
+    x = pred.astype(np.float32)
+    y = ref.astype(np.float32)
+    contrast_structure = []
+    for scale in range(len(MS_SSIM_WEIGHTS)):
+        ssim_means, cs_means = _ssim_and_cs(x, y, data_range, clamp_cs=True)
+        contrast_structure.append(max(float(np.mean(cs_means)), 0.0))
+        if scale < len(MS_SSIM_WEIGHTS) - 1:
+            x, y = _average_pool(x), _average_pool(y)
+    last_ssim = max(float(np.mean(ssim_means)), 0.0)
+    value = last_ssim ** MS_SSIM_WEIGHTS[-1]
+    for cs, weight in zip(contrast_structure[:-1], MS_SSIM_WEIGHTS[:-1], strict=True):
+        value *= cs**weight
+    return float(value)
+
+
+def _check_pair(pred: np.ndarray, ref: np.ndarray) -> None:
+    if pred.shape != ref.shape:
+        raise ImageError(
+            f"prediction is {pred.shape[1]}x{pred.shape[0]} but the reference is {ref.shape[1]}x{ref.shape[0]}; "
+            "full-reference metrics need images of the same size (nothing is resized)"
+        )
+
+
+def _gaussian_kernel() -> np.ndarray:
+    radius = SSIM_WINDOW // 2
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _ssim_and_cs(
+    pred: np.ndarray, ref: np.ndarray, data_range: float, clamp_cs: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel means of the SSIM map and the contrast-structure map over the valid region. ``([C], [C])``."""
+    import cv2
+
+    _check_pair(pred, ref)
+    height, width = pred.shape[:2]
+    pad = SSIM_WINDOW // 2
+    if height <= 2 * pad or width <= 2 * pad:
+        raise ImageError(f"ssim needs images larger than {2 * pad}x{2 * pad} px, got {width}x{height}")
+    kernel = _gaussian_kernel()
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    channels = 1 if pred.ndim == 2 else pred.shape[2]
+    ssim_sum = np.zeros(channels, dtype=np.float64)
+    cs_sum = np.zeros(channels, dtype=np.float64)
+    out_rows = height - 2 * pad
+
+    def blur(array: np.ndarray) -> np.ndarray:
+        filtered = cv2.sepFilter2D(array, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+        return filtered[pad:-pad, pad:-pad]
+
+    for start in range(0, out_rows, STRIP_ROWS):
+        stop = min(out_rows, start + STRIP_ROWS)
+        x = np.ascontiguousarray(pred[start : stop + 2 * pad], dtype=np.float32)
+        y = np.ascontiguousarray(ref[start : stop + 2 * pad], dtype=np.float32)
+        mean_x, mean_y = blur(x), blur(y)
+        square_x, square_y, cross = blur(x * x), blur(y * y), blur(x * y)
+        mean_xy = mean_x * mean_y
+        mean_x *= mean_x  # mean_x^2 from here on
+        mean_y *= mean_y
+        # contrast-structure: (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2)
+        cross -= mean_xy
+        cross *= 2.0
+        cross += c2
+        square_x += square_y
+        square_x -= mean_x
+        square_x -= mean_y
+        square_x += c2
+        cross /= square_x  # cs map
+        if clamp_cs:
+            np.maximum(cross, 0.0, out=cross)
+        cs_sum += _channel_sums(cross, channels)
+        # luminance: (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
+        mean_xy *= 2.0
+        mean_xy += c1
+        mean_x += mean_y
+        mean_x += c1
+        mean_xy /= mean_x
+        mean_xy *= cross  # ssim map
+        ssim_sum += _channel_sums(mean_xy, channels)
+    count = out_rows * (width - 2 * pad)
+    return ssim_sum / count, cs_sum / count
+
+
+def _channel_sums(array: np.ndarray, channels: int) -> np.ndarray:
+    if channels == 1:
+        return np.asarray([array.sum(dtype=np.float64)])
+    return array.reshape(-1, channels).sum(axis=0, dtype=np.float64)
+
+
+def _average_pool(image: np.ndarray) -> np.ndarray:
+    """2x2 average pooling, stride 2; odd sizes are zero-padded by one pixel on both sides (pyiqa's ms_ssim)."""
+    height, width = image.shape[:2]
+    pad_y, pad_x = height % 2, width % 2
+    if pad_y or pad_x:
+        widths = [(pad_y, pad_y), (pad_x, pad_x)] + [(0, 0)] * (image.ndim - 2)
+        image = np.pad(image, widths)
+        height, width = image.shape[:2]
+        height, width = height - height % 2, width - width % 2
+        image = image[:height, :width]
+    blocks = image.reshape(height // 2, 2, width // 2, 2, *image.shape[2:])
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------- classes
+
+
+class _Fidelity(Metric):
+    """Shared constructor and settings of the native FR metrics."""
+
+    kind: ClassVar = "FR"
+    backend: ClassVar[str] = "native"
+    licence: ClassVar[str] = "Apache-2.0"
+    colour: ClassVar[str] = "rgb"
+
+    def __init__(self, crop_border: int = 0) -> None:
+        if crop_border < 0:
+            raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+        self.crop_border = crop_border
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "colour": self.colour,
+            "crop_border": self.crop_border,
+            "data_range": DATA_RANGE,
+            "policy": "native",
+        }
+
+    def _prepare(self, pred: np.ndarray, ref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if ref is None:
+            raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
+        _check_pair(pred, ref)
+        pred, ref = crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
+        if self.colour == "y":
+            return rgb_to_y(pred), rgb_to_y(ref)
+        return pred, ref
+
+
+class PSNR(_Fidelity):
+    """PSNR on RGB (dB)."""
+
+    name: ClassVar[str] = "psnr"
+    higher_is_better: ClassVar[bool] = True
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        return {self.name: psnr(*self._prepare(pred, ref))}
+
+
+class PSNRY(PSNR):
+    """PSNR on BT.601 Y (MATLAB ``rgb2ycbcr``), dB."""
+
+    name: ClassVar[str] = "psnr-y"
+    colour: ClassVar[str] = "y"
+
+
+class SSIM(_Fidelity):
+    """SSIM on RGB (mean of the channels)."""
+
+    name: ClassVar[str] = "ssim"
+    higher_is_better: ClassVar[bool] = True
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "window": "gaussian 11x11 sigma 1.5", "k1": SSIM_K1, "k2": SSIM_K2}
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        return {self.name: ssim(*self._prepare(pred, ref))}
+
+
+class SSIMY(SSIM):
+    """SSIM on BT.601 Y (MATLAB ``rgb2ycbcr``)."""
+
+    name: ClassVar[str] = "ssim-y"
+    colour: ClassVar[str] = "y"
+
+
+class MSSSIM(_Fidelity):
+    """Five-scale MS-SSIM on RGB."""
+
+    name: ClassVar[str] = "ms-ssim"
+    higher_is_better: ClassVar[bool] = True
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "weights": list(MS_SSIM_WEIGHTS), "pooling": "2x2 mean, zero pad on odd"}
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        return {self.name: ms_ssim(*self._prepare(pred, ref))}
