@@ -21,7 +21,7 @@ browser-deps:
 
 # (1) Build the default suites from real photographs, run the OP4KSR reference on all of them, write the leaderboard.
 demo: setup
-	$(BIN)/op4ksr-bench build-dataset --suite all
+	$(BIN)/op4ksr-bench build-dataset --suite all --workers 2
 	$(BIN)/op4ksr-bench weights fetch
 	$(BIN)/op4ksr-bench run --method op4ksr --suite all
 	$(BIN)/op4ksr-bench leaderboard --results leaderboard/results --out leaderboard

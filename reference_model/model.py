@@ -382,7 +382,14 @@ def _load_diffusers(model_class: type, folder: Path, what: str = "the diffusers 
         raise WeightsMissingError(f"{config_path} is missing: put {what} (config.json + *.safetensors) there")
     if not any(folder.glob("*.safetensors")):
         raise WeightsMissingError(f"no *.safetensors in {folder}: put {what}'s weight files there")
-    return model_class.from_pretrained(str(folder), torch_dtype=torch.float32, local_files_only=True)
+    module = model_class.from_pretrained(str(folder), torch_dtype=torch.float32, local_files_only=True)
+    # Tensors read from safetensors can sit at unaligned addresses, which sends CPU matrix products down another
+    # SIMD path with another summation order; fresh (aligned) copies make a reload bit-identical to the original.
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.data_ptr() % 64:
+                tensor.data = tensor.data.clone()
+    return module
 
 
 def _save_diffusers(module: nn.Module, folder: Path, without_lora: bool) -> None:

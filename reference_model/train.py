@@ -94,6 +94,14 @@ def load_train_config(name: str, overrides: dict[str, Any]) -> TrainConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise UsageError(f"unknown trainer option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for item in dataclasses.fields(TrainConfig):
+        value = values.get(item.name)
+        kind = str(item.type).split(" ")[0]
+        if isinstance(value, str) and kind in ("float", "int"):  # YAML reads 2e-3 (no dot) as text
+            try:
+                values[item.name] = float(value) if kind == "float" else int(value)
+            except ValueError as error:
+                raise UsageError(f"trainer option {item.name} must be a number, got {value!r}") from error
     return TrainConfig(**values)
 
 

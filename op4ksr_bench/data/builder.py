@@ -110,6 +110,11 @@ class MeasurementCache:
         if measurement is None:
             measurement = compute_measurement(photo, self.nr_iqa_metrics, self.nr_iqa_notes)
             save_measurement(path, measurement)
+        for metric in self.nr_iqa_metrics:
+            if metric not in measurement.nr_iqa:
+                note = f"NR-IQA filter {metric} not applied: no score (metric or its weights unavailable)"
+                if note not in self.nr_iqa_notes:
+                    self.nr_iqa_notes.append(note)
         self._memory[key] = measurement
         return measurement
 
@@ -367,6 +372,12 @@ def build_pool(
     results = []
     for name in wanted:
         plan = plans[name]
+        if not plan.items:
+            reasons = sorted({record["reason"].split(":")[0] for record in plan.rejected})
+            raise ManifestError(
+                f"suite {name}: no photograph of {source_specs} passed its curation and crop rules "
+                f"(rejections: {', '.join(reasons) or 'all photographs went to other suites'}); add photographs"
+            )
         suite_started = time.monotonic()
         entries, reused = produce_suite(plan, data_dir, workers, progress)
         extra = {
@@ -378,7 +389,8 @@ def build_pool(
             "nr_iqa": cache.nr_iqa_notes or None,
         }  # fmt: skip
         root = finalize_suite(plan.spec, entries, plan.rejected, extra, data_dir, data_dir / ".staging" / name)
-        elapsed = time.monotonic() - suite_started + (time.monotonic() - started if not results else 0.0)
+        # the first suite also carries the shared listing and measuring time
+        elapsed = time.monotonic() - (started if not results else suite_started)
         results.append(BuildResult(name, "built", len(entries), elapsed, root, reused))
         progress.log(f"{name}: {len(entries)} images from {len(extra['photos'])} photographs -> {root}")
     return results

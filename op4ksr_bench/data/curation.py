@@ -340,7 +340,7 @@ def nr_iqa_scores(images: dict[str, np.ndarray], metric_name: str) -> tuple[dict
 
     try:
         metrics, _ = create_metrics([metric_name])
-    except Op4ksrError as error:
+    except (Op4ksrError, KeyError, ValueError) as error:  # unknown metric or missing weights: say so, don't filter
         return {}, f"NR-IQA filter skipped: {error}"
     scores = {}
     for key, image in images.items():

@@ -123,9 +123,11 @@ class _Resampling(Method):
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         image = lr.to(device=self.device, dtype=self._float32()).contiguous()  # gathers on views are slow
         _, _, height, width = image.shape
-        image = resample_axis(image, 3, width * self.scale, self.kernel, self.support)
+        # Both passes gather whole rows (dim 2), several times faster than gathering columns: the width pass
+        # runs on the transposed intermediate and the result is returned as a transposed view.
         image = resample_axis(image, 2, height * self.scale, self.kernel, self.support)
-        return image.clamp_(0.0, 1.0)
+        image = resample_axis(image.transpose(2, 3).contiguous(), 2, width * self.scale, self.kernel, self.support)
+        return image.clamp_(0.0, 1.0).transpose(2, 3)
 
     @staticmethod
     def _float32():

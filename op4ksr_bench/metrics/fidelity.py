@@ -52,8 +52,17 @@ def crop_border(image: np.ndarray, border: int) -> np.ndarray:
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
     """BT.601 luma of ``uint8`` ``H x W x 3`` RGB as MATLAB's ``rgb2ycbcr``: ``float64`` ``H x W`` in [16, 235]."""
-    weights = np.asarray(YCBCR_Y_WEIGHTS, dtype=np.float64) / 255.0
-    return image.astype(np.float64) @ weights + 16.0
+    # exact integer weighted sum (weights x 1000 are integers; the total stays below 2^31), then one division
+    red, green, blue = (image[:, :, channel].astype(np.int32) for channel in range(3))
+    red *= round(YCBCR_Y_WEIGHTS[0] * 1000)
+    green *= round(YCBCR_Y_WEIGHTS[1] * 1000)
+    blue *= round(YCBCR_Y_WEIGHTS[2] * 1000)
+    red += green
+    red += blue
+    luma = red.astype(np.float64)
+    luma /= 255_000.0
+    luma += 16.0
+    return luma
 
 
 def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
@@ -84,8 +93,7 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
     minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
     if min(pred.shape[:2]) < minimum:
         raise ImageError(f"ms-ssim needs images of at least {minimum}x{minimum} px, got {pred.shape[1]}x{pred.shape[0]}")
-    x = pred.astype(np.float32)
-    y = ref.astype(np.float32)
+    x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
     for scale in range(len(MS_SSIM_WEIGHTS)):
         ssim_means, cs_means = _ssim_and_cs(x, y, data_range, clamp_cs=True)
@@ -178,16 +186,17 @@ def _channel_sums(array: np.ndarray, channels: int) -> np.ndarray:
 
 def _average_pool(image: np.ndarray) -> np.ndarray:
     """2x2 average pooling, stride 2; odd sizes are zero-padded by one pixel on both sides (pyiqa's ms_ssim)."""
-    height, width = image.shape[:2]
-    pad_y, pad_x = height % 2, width % 2
+    image = image.astype(np.float32, copy=False)
+    pad_y, pad_x = image.shape[0] % 2, image.shape[1] % 2
     if pad_y or pad_x:
         widths = [(pad_y, pad_y), (pad_x, pad_x)] + [(0, 0)] * (image.ndim - 2)
         image = np.pad(image, widths)
-        height, width = image.shape[:2]
-        height, width = height - height % 2, width - width % 2
-        image = image[:height, :width]
-    blocks = image.reshape(height // 2, 2, width // 2, 2, *image.shape[2:])
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+        image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+    pooled = image[0::2, 0::2] + image[1::2, 0::2]
+    pooled += image[0::2, 1::2]
+    pooled += image[1::2, 1::2]
+    pooled *= 0.25
+    return pooled
 
 
 # ------------------------------------------------------------------------------------------------------- classes

@@ -1,8 +1,9 @@
 """Visual comparisons: the same crop of one benchmark image from every method, beside the LR and the HR.
 
-Crops are chosen deterministically: ``auto`` is the window of highest gradient energy (sum of squared
-luminance differences) in the LR image, found exhaustively with an integral image, ties going to the first
-window in row-major order; users add their own with ``--crop ID:X,Y,SIZE`` (output pixels, top-left corner).
+Crops are chosen deterministically (:func:`select_windows`, on the HR when the suite has one, else on the LR):
+``detail``, the square of highest gradient energy, and ``smooth``, the mid-tone square of lowest gradient
+energy, where grid and seam artifacts show most; users add their own with ``--crop ID:X,Y,SIZE`` (output
+pixels, top-left corner).
 
 Only small cropped PNGs are written into the site (never the full 4K outputs), and ``crops.json`` records,
 for every crop file, the sha256 of the image it was cut from. When a later regeneration cannot see the data
@@ -31,8 +32,13 @@ from op4ksr_bench.report.sources import SuiteImages, output_image
 logger = logging.getLogger(__name__)
 
 CROPS_SCHEMA = "op4ksr-bench/crops@1"
+SITE_FILE_MODE = 0o644
 THUMBNAIL_SIDE = 320
-AUTO_HOW = "highest gradient energy of the LR image"
+AUTOMATIC = {
+    "detail": "highest gradient energy of the {source} image",
+    "smooth": "lowest gradient energy among mid-tone squares of the {source} image",
+}
+"""The automatic crops, in page order, and how each is chosen."""
 
 
 @dataclass(frozen=True)
@@ -60,38 +66,56 @@ class CropRequest:
         return self.image_id in (image_id, f"{suite_name}/{image_id}")
 
 
-def gradient_energy_window(image: np.ndarray, window: int) -> tuple[int, int]:
-    """Top-left ``(x, y)`` of the ``window x window`` square with the largest gradient energy.
-
-    Args:
-        image: ``uint8`` ``H x W x 3`` RGB.
-        window: Side of the square in pixels (clamped to the image).
-
-    Returns:
-        The corner in pixels; ties go to the first window in row-major order.
-    """
-    luminance = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    energy = np.zeros_like(luminance)
-    energy[:, 1:] += np.diff(luminance, axis=1) ** 2
-    energy[1:, :] += np.diff(luminance, axis=0) ** 2
-    height, width = energy.shape
-    window = min(window, height, width)
-    integral = np.zeros((height + 1, width + 1))
-    integral[1:, 1:] = energy.cumsum(axis=0).cumsum(axis=1)
+def _window_sums(values: np.ndarray, window: int, step: int) -> np.ndarray:
+    """Sums of ``values`` over every ``window x window`` square whose corner lies on the ``step`` grid."""
+    integral = np.zeros((values.shape[0] + 1, values.shape[1] + 1))
+    integral[1:, 1:] = values.cumsum(axis=0).cumsum(axis=1)
     sums = (
         integral[window:, window:]
         - integral[:-window, window:]
         - integral[window:, :-window]
         + integral[:-window, :-window]
     )
-    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
-    return int(x), int(y)
+    return sums[::step, ::step]
+
+
+def select_windows(image: np.ndarray, window: int, step: int = 1) -> dict[str, tuple[int, int]]:
+    """Corners ``(x, y)`` of the automatic crops: the most detailed square, and the smoothest mid-tone one.
+
+    ``detail`` maximises the gradient energy (sum of squared horizontal and vertical luminance differences);
+    ``smooth`` minimises it among squares of mean luminance in [0.15, 0.85] (any square if none is), where
+    grid and tiling artifacts show most. Searched exhaustively; ties go to the first square in row-major order.
+
+    Args:
+        image: ``uint8`` ``H x W x 3`` RGB.
+        window: Side of the square in pixels (clamped to the image).
+        step: Corners lie on multiples of ``step`` pixels (the scale, so crops line up with LR pixels).
+
+    Returns:
+        ``{"detail": (x, y), "smooth": (x, y)}`` in pixels.
+    """
+    luminance = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255.0
+    energy = np.zeros_like(luminance)
+    energy[:, 1:] += np.diff(luminance, axis=1) ** 2
+    energy[1:, :] += np.diff(luminance, axis=0) ** 2
+    window = min(window, *luminance.shape)
+    step = max(step, 1)
+    sums = _window_sums(energy, window, step)
+    means = _window_sums(luminance, window, step) / window**2
+    detail = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    mid_tone = (means >= 0.15) & (means <= 0.85)
+    smooth = np.unravel_index(int(np.argmin(np.where(mid_tone, sums, np.inf) if mid_tone.any() else sums)), sums.shape)
+    return {
+        "detail": (int(detail[1]) * step, int(detail[0]) * step),
+        "smooth": (int(smooth[1]) * step, int(smooth[0]) * step),
+    }
 
 
 def _write(out: Path, relative: str, data: bytes, written: set[str]) -> dict[str, str]:
     path = out / relative
     if not path.exists() or path.read_bytes() != data:
         atomic_write_bytes(path, data)
+        path.chmod(SITE_FILE_MODE)  # atomic writes create 0600 temporaries; a site is for reading
     written.add(relative)
     return {"file": relative, "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -178,14 +202,21 @@ def _image_record(
         return None
     work.record = record
     boxes = []
-    window = max(crop_size // scale, 1)
     if work.lr is not None:
-        x, y = gradient_energy_window(work.lr, window)
-        side = min(window, record["lr_width"], record["lr_height"]) * scale
-        boxes.append({"name": "auto", "x": x * scale, "y": y * scale, "size": side, "how": AUTO_HOW})
+        # choose on the HR when there is one (the detail that SR should restore), else on the LR
+        source, factor = ("HR", 1) if work.hr is not None else ("LR", scale)
+        reference = work.hr if work.hr is not None else work.lr
+        window = max(crop_size // factor, 1)
+        side = min(window, *reference.shape[:2]) * factor
+        side = max(side - side % scale, scale)
+        corners = select_windows(reference, side // factor, step=scale // factor)
+        for name, how in AUTOMATIC.items():
+            x, y = corners[name]
+            box = {"name": name, "x": x * factor, "y": y * factor, "size": side, "how": how.format(source=source)}
+            boxes.append(box)
     else:
-        boxes += [c for c in previous.get("crops", []) if c["name"] == "auto" and c.get("requested") == crop_size]
-        boxes = [{k: c[k] for k in ("name", "x", "y", "size", "how")} for c in boxes]
+        reused = [c for c in previous.get("crops", []) if c["name"] in AUTOMATIC and c.get("requested") == crop_size]
+        boxes = [{k: c[k] for k in ("name", "x", "y", "size", "how")} for c in reused]
     for request in requests:
         if request.matches(table.name, image_id):
             _check_box(request, scale, record["width"], record["height"])
@@ -194,7 +225,7 @@ def _image_record(
     previous_crops = {c["name"]: c for c in previous.get("crops", [])}
     crops = []
     for box in boxes:
-        if box["name"] == "auto":
+        if box["name"] in AUTOMATIC:
             box["requested"] = crop_size
         old_files = previous_crops.get(box["name"], {}).get("files", {})
         same_box = all(previous_crops.get(box["name"], {}).get(k) == box[k] for k in ("x", "y", "size"))
@@ -350,6 +381,6 @@ def recorded_requests(crops: dict[str, Any]) -> tuple[int, list[CropRequest]]:
     for suite in crops.get("suites", {}).values():
         for image_id, record in suite.get("images", {}).items():
             for crop in record.get("crops", []):
-                if crop["name"] != "auto":
+                if crop["name"] not in AUTOMATIC:
                     requests.append(CropRequest(image_id=image_id, x=crop["x"], y=crop["y"], size=crop["size"]))
     return int(crops.get("crop_size", 0)), sorted(set(requests), key=lambda r: (r.image_id, r.x, r.y, r.size))

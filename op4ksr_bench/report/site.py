@@ -38,7 +38,14 @@ from op4ksr_bench.report.aggregate import (
     slugify,
     table_data,
 )
-from op4ksr_bench.report.compare import THUMBNAIL_SIDE, CropRequest, build_crops, per_image_note, tile_reason
+from op4ksr_bench.report.compare import (
+    SITE_FILE_MODE,
+    THUMBNAIL_SIDE,
+    CropRequest,
+    build_crops,
+    per_image_note,
+    tile_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +99,7 @@ class _Writer:
         path = self.out / relative
         if not path.is_file() or path.read_bytes() != data:
             atomic_write_bytes(path, data)
+            path.chmod(SITE_FILE_MODE)  # atomic writes create 0600 temporaries; a site is for reading
         self.written.add(relative)
 
     def text(self, relative: str, text: str) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from op4ksr_bench.data import builder
 from op4ksr_bench.data.commands import build_dataset, validate
 from op4ksr_bench.data.manifest import BuiltSuite, validate_suite
 from op4ksr_bench.errors import ManifestError, UsageError
+from op4ksr_bench.imageio import encode_png
 
 SUITES = ("train", "4ksr-syn", "4ksr-realsquare", "4ksr-realvary")
 
@@ -81,6 +83,24 @@ def test_validate_names_a_flipped_byte_and_a_missing_file(tiny_suite_dir, tmp_pa
     assert f"{lr}: altered" in out and f"{hr}: missing" in out
 
 
+def test_cli_validate_exits_1_naming_the_file(tiny_suite_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    _build(data, suite="4ksr-realsquare")
+    command = [sys.executable, "-m", "op4ksr_bench.cli", "validate", "--suite", "4ksr-realsquare", "--data", str(data)]
+    environment = dict(os.environ)
+    assert subprocess.run(command, env=environment, capture_output=True, text=True).returncode == 0
+    suite = BuiltSuite.open(data, "4ksr-realsquare")
+    path = suite.lr_path(suite.entries[0])
+    path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 0xFF]))
+    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    assert result.returncode == 1 and f"{path}: altered" in result.stdout
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error: validate: 1 problems")
+
+
 def test_built_suite_is_not_overwritten_without_force(tiny_suite_dir, tmp_path, capsys):
     data = tmp_path / "data"
     _build(data, suite="4ksr-realsquare")
@@ -88,16 +108,16 @@ def test_built_suite_is_not_overwritten_without_force(tiny_suite_dir, tmp_path, 
     marker = data / "4ksr-realsquare" / "suite.json"
     marker_mtime = marker.stat().st_mtime_ns
     _build(data, suite="4ksr-realsquare", seed=99)
-    assert (
-        "pass --force" in capsys.readouterr().err + capsys.readouterr().out or marker.stat().st_mtime_ns == marker_mtime
-    )
+    captured = capsys.readouterr()
+    assert "already built" in captured.err and "pass --force" in captured.err
+    assert marker.stat().st_mtime_ns == marker_mtime
     assert _tree(data / "4ksr-realsquare") == before
     _build(data, suite="4ksr-syn", force=True)
     _build(data, suite="4ksr-syn", force=True, seed=99)
     assert BuiltSuite.open(data, "4ksr-syn").spec.seed == 99
 
 
-def test_killed_build_resumes_and_matches_a_clean_build(tiny_suite_dir, tmp_path, monkeypatch):
+def test_killed_build_resumes_and_matches_a_clean_build(tiny_suite_dir, tmp_path, monkeypatch, capsys):
     clean = tmp_path / "clean"
     _build(clean, suite="train")
     original = builder.produce_photo
@@ -121,7 +141,9 @@ def test_killed_build_resumes_and_matches_a_clean_build(tiny_suite_dir, tmp_path
     monkeypatch.setattr(builder, "produce_photo", original)
     results = []
     monkeypatch.setattr(builder, "finalize_suite", _spy(builder.finalize_suite, results))
+    capsys.readouterr()
     _build(resumed, suite="train")
+    assert "reused from an interrupted build" in capsys.readouterr().out and results == ["train"]
     assert _tree(resumed / "train") == _tree(clean / "train")
     assert not (resumed / ".staging" / "train").exists()
 
@@ -169,3 +191,9 @@ def test_unbuilt_suite_and_bad_arguments_give_one_line(tiny_suite_dir, tmp_path)
         _build(tmp_path / "data", suite="trian")
     with pytest.raises(UsageError, match="--workers"):
         _build(tmp_path / "data", workers=0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "tiny.png").write_bytes(encode_png(np.full((64, 64, 3), 7, np.uint8)))
+    with pytest.raises(ManifestError, match="suite 4ksr-syn: no photograph .* passed"):
+        build_dataset(suite="4ksr-syn", sources=[f"folder:{empty}"], data=tmp_path / "d3", limit=None, seed=None,
+                      workers=1, force=False, div4k=None)  # fmt: skip

@@ -113,3 +113,22 @@ def test_formatting_and_slugs():
     assert format_bytes(3 * 1024**3) == "3.00 GiB" and format_bytes(None) == "-"
     assert slugify("img-001") == "img-001"
     assert slugify("a/b c").startswith("a-b-c-") and slugify("a/b c") != slugify("a b/c")
+
+
+def test_shard_runs_are_left_out_until_merged(tmp_path, make_run):
+    root = tmp_path / "results"
+    folder = make_run(root, method="a", values={"x": {"psnr": 20.0}}, metrics=("psnr",), run_id="run-1-shard0of2")
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    run.update(run_id="run-1", shard={"index": 0, "count": 2}, status="complete")
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    runs, skipped = load_runs(root)
+    assert runs == [] and len(skipped) == 1
+    assert skipped[0].reason == "shard 0 of 2 of run run-1, not merged yet; run `op4ksr-bench merge`"
+    merged = folder.parent / "run-1"
+    merged.mkdir()
+    run.update(shard=None, status="incomplete", counts={"total": 2, "ok": 1, "failed": 0, "pending": 1})
+    (merged / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    (merged / "samples.jsonl").write_bytes((folder / "samples.jsonl").read_bytes())
+    runs, skipped = load_runs(root)
+    assert [r.path for r in runs] == ["tiny-syn@v1/a/run-1"] and skipped == []
+    assert runs[0].status == "incomplete: 1 of 2 images pending"

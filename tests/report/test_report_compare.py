@@ -10,16 +10,22 @@ import pytest
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.imageio import read_image
-from op4ksr_bench.report.compare import CropRequest, gradient_energy_window, recorded_requests
+from op4ksr_bench.report.compare import CropRequest, recorded_requests, select_windows
 from op4ksr_bench.report.site import build_site
 
 
-def test_gradient_energy_window_finds_the_textured_region(textured):
+def test_automatic_windows_find_the_textured_and_the_smooth_region(textured):
     image = textured(7, size=128, patch=(64, 32))
-    x, y = gradient_energy_window(image, 48)
+    corners = select_windows(image, 48)
+    x, y = corners["detail"]
     assert x <= 64 and x + 48 >= 96 and y <= 32 and y + 48 >= 64
-    assert gradient_energy_window(image, 48) == (x, y)  # deterministic
-    assert gradient_energy_window(np.zeros((20, 30, 3), np.uint8), 64) == (0, 0)  # clamped window, first on ties
+    x, y = corners["smooth"]
+    assert x + 48 <= 64 or y >= 64  # away from the texture
+    assert select_windows(image, 48) == corners  # deterministic
+    x, y = select_windows(image, 48, step=4)["detail"]
+    assert x % 4 == 0 and y % 4 == 0
+    flat = np.zeros((20, 30, 3), np.uint8)
+    assert select_windows(flat, 64) == {"detail": (0, 0), "smooth": (0, 0)}  # clamped window, first on ties
 
 
 def test_crop_request_parsing():
@@ -37,11 +43,13 @@ def test_comparison_pages_show_the_same_crop_from_every_source(compared, tmp_pat
     crops = json.loads((out / "crops.json").read_text(encoding="utf-8"))
     record = crops["suites"]["tiny-syn-v1"]["images"]["img-a"]
     assert (record["width"], record["height"], record["has_hr"]) == (128, 128, True)
-    (auto,) = record["crops"]
-    x, y, size = auto["x"], auto["y"], auto["size"]
+    detail, smooth = record["crops"]
+    assert (detail["name"], smooth["name"]) == ("detail", "smooth")
+    assert detail["how"] == "highest gradient energy of the HR image"
+    x, y, size = detail["x"], detail["y"], detail["size"]
     assert size == 64 and x % 4 == 0 and y % 4 == 0
     assert x <= 64 and x + size >= 96 and y <= 32 and y + size >= 64  # found the textured patch
-    files = auto["files"]
+    files = detail["files"]
     assert sorted(files) == sorted(
         ["lr", "hr", "tiny-syn@v1/bicubic/r0", "tiny-syn@v1/lanczos/r0", "tiny-syn@v1/op4ksr/r0"]
     )
@@ -53,7 +61,7 @@ def test_comparison_pages_show_the_same_crop_from_every_source(compared, tmp_pat
     page = (out / "compare" / "tiny-syn-v1" / "img-a.html").read_text(encoding="utf-8")
     for entry in files.values():
         assert f'src="../../{entry["file"]}"' in page
-    assert page.count('<figure class="tile"') == 5
+    assert page.count('<figure class="tile"') == 10  # 5 sources x 2 crops
     assert 'type="range"' in page and 'class="before"' in page and 'class="after"' in page
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="compare/tiny-syn-v1/img-a.html"' in index and 'href="compare/tiny-syn-v1/img-b.html"' in index
@@ -70,10 +78,10 @@ def test_user_crops_are_added_and_checked(compared, tmp_path):
     build_site(results, out, data, [CropRequest.parse("img-b:8,96,32")], crop_size=64)
     record = json.loads((out / "crops.json").read_text(encoding="utf-8"))["suites"]["tiny-syn-v1"]["images"]["img-b"]
     names = [crop["name"] for crop in record["crops"]]
-    assert names == ["auto", "x8-y96-s32"]
+    assert names == ["detail", "smooth", "x8-y96-s32"]
     crops = json.loads((out / "crops.json").read_text(encoding="utf-8"))
     assert recorded_requests(crops) == (64, [CropRequest("img-b", 8, 96, 32)])
-    user = record["crops"][1]["files"]
+    user = record["crops"][2]["files"]
     assert np.array_equal(read_image(out / user["hr"]["file"]), hr["img-b"][96:128, 8:40])
     with pytest.raises(UsageError, match="multiples of the suite scale 4"):
         build_site(results, out, data, [CropRequest.parse("img-b:2,96,32")], crop_size=64)
@@ -108,6 +116,8 @@ def test_suite_without_ground_truth_or_with_another_hash(tmp_path, make_run, mak
     build_site(results, out, data, crop_size=64)
     page = (out / "compare" / "tiny-real-v1" / "x.html").read_text(encoding="utf-8")
     assert "HR (ground truth)" not in page and "LR (input)" in page
+    crops = json.loads((out / "crops.json").read_text(encoding="utf-8"))["suites"]["tiny-real-v1"]["images"]["x"]
+    assert crops["crops"][0]["how"] == "highest gradient energy of the LR image" and not crops["has_hr"]
     other = tmp_path / "other"
     make_run(other, method="bicubic", suite="tiny-real", values={"x": {"niqe": 5.0}}, metrics=("niqe",),
              suite_hash="f" * 64)  # fmt: skip

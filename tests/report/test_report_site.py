@@ -73,6 +73,7 @@ def test_index_shows_directions_best_reasons_and_provenance_links(results, tmp_p
     data = json.loads((out / "data.json").read_text(encoding="utf-8"))
     assert [row["method"] for row in data["suites"][0]["rows"]] == ["Bicubic", "Lanczos", "Real-ESRGAN x4plus"]
     assert (out / "plots" / "tiny-syn-v1-pas-per-period.png").is_file()
+    assert all(path.stat().st_mode & 0o777 == 0o644 for path in out.rglob("*") if path.is_file())  # readable site
 
 
 def test_regeneration_is_byte_identical(results, tmp_path):

@@ -1,0 +1,140 @@
+"""Saving and loading: bit-exact round trips, LoRA, a folder laid out like the real weights, and the method."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from diffusers import FluxTransformer2DModel
+from safetensors.torch import save_file
+
+from op4ksr_bench.errors import UsageError, WeightsMissingError
+from reference_model.configs import load_config_file
+from reference_model.model import ModelConfig, OP4KSR
+from reference_model.vae import F16AutoencoderKL
+
+TINY_TRANSFORMER = dict(
+    in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+    joint_attention_dim=24, pooled_projection_dim=12, guidance_embeds=True, axes_dims_rope=(4, 6, 6),
+)  # fmt: skip
+TINY_VAE = dict(
+    block_out_channels=(4, 4, 8, 8), down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=16, layers_per_block=1, norm_num_groups=4,
+    scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False, stride=2,
+)  # fmt: skip
+
+
+def nano_model(seed: int = 0, **changes) -> OP4KSR:
+    values = dict(load_config_file("nano")["model"], **changes)
+    return OP4KSR.from_config(ModelConfig.from_dict(values), seed=seed).eval()
+
+
+def test_save_load_round_trip_is_bit_exact(tmp_path):
+    model = nano_model(seed=3)
+    lr = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(0))
+    before = model.upscale(lr)
+    model.save_pretrained(tmp_path / "saved")
+    assert {p.name for p in (tmp_path / "saved").iterdir()} == {
+        "op4ksr.json", "transformer", "vae", "prompt_embeddings.safetensors",
+    }  # fmt: skip
+    loaded = OP4KSR.from_pretrained(tmp_path / "saved")
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[key], restored[key]) for key in original)
+    assert loaded.config == model.config
+    assert torch.equal(loaded.upscale(lr), before)
+
+
+def test_lora_round_trip_saves_only_the_adapter_over_a_base_folder(tmp_path):
+    base = nano_model(seed=5)
+    base.transformer.save_pretrained(tmp_path / "base")
+    model = nano_model(seed=5, transformer_path=str(tmp_path / "base"), lora_rank=4, train_vae=False)
+    assert model.has_lora
+    trainable = model.trainable_parameters()
+    assert trainable and all("lora_" in n for n, p in model.named_parameters() if any(p is t for t in trainable))
+    with torch.no_grad():
+        for parameter in trainable:
+            parameter.normal_(0, 0.05)
+    lr = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    before = model.upscale(lr)
+    assert not torch.equal(before, base.upscale(lr))  # the adapter changes the output
+    model.save_pretrained(tmp_path / "lora")
+    assert (tmp_path / "lora" / "transformer_lora" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "lora" / "transformer").exists()  # the base is reloaded from transformer_path
+    loaded = OP4KSR.from_pretrained(tmp_path / "lora")
+    assert loaded.has_lora
+    assert torch.equal(loaded.upscale(lr), before)
+
+
+def write_real_layout(folder, seed: int = 0):
+    """A folder laid out like FLUX.1-dev + SC-VAE weights: sharded transformer, AutoencoderKL config with stride."""
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(**TINY_TRANSFORMER)
+    transformer.save_pretrained(folder / "transformer", safe_serialization=True, max_shard_size="100KB")
+    vae = F16AutoencoderKL(**TINY_VAE)
+    vae.save_pretrained(folder / "vae", safe_serialization=True)
+    config_path = folder / "vae" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["_class_name"] = "AutoencoderKL"  # as the published SC-VAE folder names it
+    config_path.write_text(json.dumps(config))
+    save_file(
+        {"prompt_embeds": torch.randn(1, 7, 24), "pooled_prompt_embeds": torch.randn(1, 12)},
+        str(folder / "prompt_embeddings.safetensors"),
+    )
+    return transformer, vae
+
+
+def test_loads_a_folder_laid_out_like_the_real_weights(tmp_path):
+    transformer, vae = write_real_layout(tmp_path)
+    assert len(list((tmp_path / "transformer").glob("*.safetensors"))) > 1  # sharded, like FLUX.1-dev
+    model = OP4KSR.from_pretrained(tmp_path)
+    assert model.config.name == "flux-dev-f16"  # no op4ksr.json: the flux-dev-f16 model settings apply
+    assert model.rope_thetas == tuple(10000 * 4.0 ** (d / (d - 2)) for d in (4, 6, 6))
+    for key, value in transformer.state_dict().items():
+        assert torch.equal(model.transformer.state_dict()[key], value), key
+    for key, value in vae.state_dict().items():
+        assert torch.equal(model.vae.state_dict()[key], value), key
+    assert model.vae.encoder.conv_in.stride == (2, 2)
+    output = model.upscale(torch.rand(1, 3, 8, 16))
+    assert output.shape == (1, 3, 32, 64)
+
+
+def test_missing_files_give_one_line_naming_them(tmp_path):
+    write_real_layout(tmp_path)
+    (tmp_path / "prompt_embeddings.safetensors").unlink()
+    with pytest.raises(WeightsMissingError, match="prompt_embeddings.safetensors is missing") as error:
+        OP4KSR.from_pretrained(tmp_path)
+    assert "\n" not in str(error.value)
+    for shard in (tmp_path / "vae").glob("*.safetensors"):
+        shard.unlink()
+    with pytest.raises(WeightsMissingError, match="no \\*.safetensors in"):
+        OP4KSR.from_pretrained(tmp_path)
+    with pytest.raises(WeightsMissingError, match="does not exist"):
+        OP4KSR.from_pretrained(tmp_path / "nowhere")
+
+
+def test_method_gives_exactly_4x_on_any_size(tmp_path):
+    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
+
+    nano_model(seed=2).save_pretrained(tmp_path / "nano")
+    method = Op4ksrMethod(weights=str(tmp_path / "nano"))
+    for height, width in [(8, 8), (17, 30), (27, 48), (5, 3)]:
+        lr = torch.rand(1, 3, height, width)
+        assert method.upscale(lr).shape == (1, 3, 4 * height, 4 * width)
+    # on the token pitch no padding happens: the method equals the model
+    lr = torch.rand(1, 3, 16, 24)
+    assert torch.equal(method.upscale(lr), method.model.upscale(lr))
+    options = method.options()
+    assert options["pad"] == "reflect" and options["weights"] == str(tmp_path / "nano")
+    assert method.periods() == (16, 32)
+    strict = Op4ksrMethod(weights=str(tmp_path / "nano"), pad="none")
+    with pytest.raises(UsageError, match="multiple of 32"):
+        strict.upscale(torch.rand(1, 3, 9, 8))
+
+
+def test_method_reports_a_missing_weights_folder(tmp_path):
+    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
+
+    with pytest.raises(WeightsMissingError, match="not found"):
+        Op4ksrMethod(weights=str(tmp_path / "absent"))
