@@ -169,6 +169,8 @@ def cli_run(
     options = parse_options(opts)
     metric_names = [name.strip() for name in metrics.split(",") if name.strip()] if metrics else None
     shard_spec = parse_shard(shard)
+    if device == "cuda" and os.environ.get("LOCAL_RANK") is not None:
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # torchrun / accelerate: one GPU per process
     suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
     methods: dict[int, Any] = {}
     outcomes = []

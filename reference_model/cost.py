@@ -106,6 +106,10 @@ def cost_report(config_name: str, height: int, width: int, bytes_per_element: in
         transformer = FluxTransformer2DModel(**model["transformer"]).eval()
         vae = F16AutoencoderKL(**model["vae"]).eval()
     compression = vae.spatial_compression
+    if height % (2 * compression) or width % (2 * compression):
+        from op4ksr_bench.errors import UsageError
+
+        raise UsageError(f"{width}x{height} is not a multiple of {2 * compression} px (one token)")
     latent_h, latent_w = height // compression, width // compression
     rows, columns = latent_h // 2, latent_w // 2
     tokens = rows * columns
@@ -156,20 +160,26 @@ def cost_report(config_name: str, height: int, width: int, bytes_per_element: in
     )
 
 
+def _flop(value: float) -> str:
+    for unit, size in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value / 1e6:.3g} MFLOP"
+
+
 def format_report(report: CostReport) -> str:
-    """Human-readable summary (PFLOP, GiB)."""
+    """Human-readable summary."""
     gib = 1024**3
+    linear = report.transformer_flops - report.transformer_attention_flops
     return "\n".join(
         [
             f"{report.config} at {report.width}x{report.height}: {report.image_tokens:,} image tokens "
             f"+ {report.text_tokens} text tokens",
-            f"  transformer: {report.transformer_parameters / 1e9:.3f} B parameters, "
-            f"{report.transformer_flops / 1e15:.3f} PFLOP per forward "
-            f"(attention {report.transformer_attention_flops / 1e15:.3f}, "
-            f"linear/other {(report.transformer_flops - report.transformer_attention_flops) / 1e15:.3f}), "
+            f"  transformer: {report.transformer_parameters:,} parameters, {_flop(report.transformer_flops)} per "
+            f"forward (attention {_flop(report.transformer_attention_flops)}, linear/other {_flop(linear)}), "
             f"peak activations {report.transformer_peak_activation_bytes / gib:.2f} GiB",
-            f"  VAE: {report.vae_parameters / 1e6:.1f} M parameters, encode {report.vae_encode_flops / 1e12:.1f} "
-            f"TFLOP, decode {report.vae_decode_flops / 1e12:.1f} TFLOP, decode peak activations "
+            f"  VAE: {report.vae_parameters:,} parameters, encode {_flop(report.vae_encode_flops)}, decode "
+            f"{_flop(report.vae_decode_flops)}, decode peak activations "
             f"{report.vae_decode_peak_activation_bytes / gib:.2f} GiB",
             f"  (activations at {report.bytes_per_element} bytes per element)",
         ]

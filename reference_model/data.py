@@ -84,9 +84,7 @@ class TrainingPairs:
         self.train_entries = sorted((e for e in usable if e["id"] not in held), key=lambda e: e["id"])
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_bytes = int(cache_bytes)
-        logger.info(
-            "%s: %d training images, %d held out for validation", suite, len(self.train_entries), len(held)
-        )
+        logger.info("%s: %d training images, %d held out for validation", suite, len(self.train_entries), len(held))
 
     def _image(self, entry: dict[str, Any]) -> np.ndarray:
         key = entry["id"]

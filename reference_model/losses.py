@@ -52,9 +52,7 @@ class SuperResolutionLoss(nn.Module):
         ap_periods: Periods (output px) L_AP looks at.
     """
 
-    def __init__(
-        self, l2_weight: float = 1.0, lpips_weight: float = 0.0, ap_weight: float = 0.0, ap_periods=(16, 32)
-    ):
+    def __init__(self, l2_weight: float = 1.0, lpips_weight: float = 0.0, ap_weight: float = 0.0, ap_periods=(16, 32)):
         super().__init__()
         self.l2_weight = float(l2_weight)
         self.lpips_weight = float(lpips_weight)

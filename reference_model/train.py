@@ -1,6 +1,6 @@
 """Train the OP4KSR reference model: one readable script, top to bottom.
 
-    python reference_model/train.py --config nano --max-steps 2000 --out /work/runs/nano --data ~/.cache/op4ksr-bench/data
+    python reference_model/train.py --config nano --max-steps 2000 --out runs/nano --data ~/.cache/op4ksr-bench/data
     python reference_model/train.py --config nano --out DIR --set ap_weight=0 --set model.rfr_mode=none
     accelerate launch reference_model/train.py --config flux-dev-f16 --out DIR      # multi-GPU, bf16
 
@@ -172,7 +172,7 @@ def train(config: TrainConfig) -> Path:
     from op4ksr_bench.paths import data_dir
     from reference_model.data import TrainingPairs
     from reference_model.losses import SuperResolutionLoss
-    from reference_model.model import ModelConfig, OP4KSR
+    from reference_model.model import OP4KSR, ModelConfig
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@
 # PNGs (leaderboard/results/**/images/) are gitignored: the comparison crops cut from them are committed instead.
 # Reruns resume (finished images are not recomputed). A method that fails on some images still gets its row.
 #
-#   usage: scripts/publish-leaderboard.sh [--device cuda] [--limit N]
+#   usage: scripts/publish-leaderboard.sh [--device cuda] [--limit N] [--fresh]
+#   --fresh removes leaderboard/results first (otherwise runs of an older configuration stay as extra rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
@@ -18,7 +19,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE="$2"; shift 2 ;;
         --limit) LIMIT=(--limit "$2"); shift 2 ;;
-        *) echo "usage: $0 [--device cuda] [--limit N]" >&2; exit 2 ;;
+        --fresh) rm -rf "$RESULTS"; shift ;;
+        *) echo "usage: $0 [--device cuda] [--limit N] [--fresh]" >&2; exit 2 ;;
     esac
 done
 

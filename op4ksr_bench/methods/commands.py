@@ -14,20 +14,21 @@ def weights_status(card: MethodCard) -> str:
         return "-"
     from op4ksr_bench import weights as catalogue
 
-    missing = []
+    missing, unknown = [], []
     for reference in card.weights:
-        try:
-            present = catalogue.is_present(reference.name)
-        except Exception:  # an entry the catalogue does not know counts as missing, with its name shown
-            present = False
-        if not present:
+        if reference.name not in catalogue.CATALOGUE:
+            unknown.append(reference.name)
+        elif not catalogue.is_present(reference.name):
             missing.append(reference.name)
+    if unknown:
+        return "not in the weights catalogue: " + ", ".join(unknown)
     return "present" if not missing else "missing: " + ", ".join(missing)
 
 
 def _row(card: MethodCard, weights: str) -> list[str]:
     layout = "patch-free" if card.patch_free else f"tiled {card.default_tile}/{card.default_overlap}"
-    return [card.name, card.family, card.licence, layout, str(card.steps), weights]
+    licence = card.licence if len(card.licence) <= 44 else card.licence[:43] + "…"
+    return [card.name, card.family, licence, layout, str(card.steps), weights]
 
 
 def method_rows() -> list[list[str]]:

@@ -92,7 +92,9 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
     _check_pair(pred, ref)
     minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
     if min(pred.shape[:2]) < minimum:
-        raise ImageError(f"ms-ssim needs images of at least {minimum}x{minimum} px, got {pred.shape[1]}x{pred.shape[0]}")
+        raise ImageError(
+            f"ms-ssim needs images of at least {minimum}x{minimum} px, got {pred.shape[1]}x{pred.shape[0]}"
+        )
     x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
     for scale in range(len(MS_SSIM_WEIGHTS)):

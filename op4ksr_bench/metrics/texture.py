@@ -87,7 +87,9 @@ def glcm_patch_scores(levels: np.ndarray) -> np.ndarray:
     """Diffusion-4K GLCM entropy of every full 64x64 patch of a 64-level grey image. ``float64`` ``[patches]``."""
     rows, cols = levels.shape[0] // GLCM_PATCH, levels.shape[1] // GLCM_PATCH
     if rows == 0 or cols == 0:
-        raise ValueError(f"glcm needs at least one {GLCM_PATCH}x{GLCM_PATCH} patch, got {levels.shape[1]}x{levels.shape[0]}")
+        raise ValueError(
+            f"glcm needs at least one {GLCM_PATCH}x{GLCM_PATCH} patch, got {levels.shape[1]}x{levels.shape[0]}"
+        )
     patches = (
         levels[: rows * GLCM_PATCH, : cols * GLCM_PATCH]
         .reshape(rows, GLCM_PATCH, cols, GLCM_PATCH)

@@ -1,48 +1,25 @@
-"""Read result folders and turn them into leaderboard tables: one table per suite, one row per run.
+"""Turn loaded runs into leaderboard tables: one table per suite, one row per run, one column per metric.
 
 Everything here is a pure function of the result files: rows and columns come out in a fixed order, and
 nothing depends on the clock or on the machine that renders the page. A metric's direction
 (``higher_is_better``) is read from the metric metadata each ``run.json`` records, nowhere else.
-
-A run folder whose files fail schema validation (:func:`op4ksr_bench.results.load_run`) is skipped, and the
-reason is kept so the page can name it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.results import load_run
-
-logger = logging.getLogger(__name__)
+from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, slugify
 
 # Display order of the project's metrics (presentation only; unknown metrics follow alphabetically).
 METRIC_ORDER = (
     "psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "lpips-alex", "lpips-vgg", "dists", "dpas",
     "niqe", "musiq", "maniqa", "clipiqa", "topiq-nr", "pas", "seam", "glcm", "compression-ratio",
 )  # fmt: skip
-NON_COMMERCIAL = re.compile(r"non[- ]?commercial|\bnc\b|-nc-|-nc$", re.IGNORECASE)
 PERIOD_KEY = re.compile(r"^pas\.p(\d+)$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def slugify(text: str, limit: int = 60) -> str:
-    """A file-name-safe form of ``text``; a short hash is appended whenever characters had to change."""
-    slug = _UNSAFE.sub("-", text).strip("-.")[:limit] or "x"
-    if slug != text:
-        slug += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
-    return slug
-
-
-def is_non_commercial(licence: str | None) -> bool:
-    """True if a licence string restricts commercial use (``CC-BY-NC-4.0``, ``non-commercial``, ...)."""
-    return bool(licence) and bool(NON_COMMERCIAL.search(licence))
 
 
 def format_value(value: float | None) -> str:
@@ -69,103 +46,11 @@ def format_bytes(count: float | None) -> str:
 
 
 @dataclass(frozen=True)
-class SkippedRun:
-    """A run folder that could not be used, and why (shown on the page)."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class LoadedRun:
-    """A validated run folder.
-
-    Attributes:
-        folder: The run folder on disk.
-        path: The folder relative to the results root (POSIX form), as shown on the page.
-        key: A unique file-name-safe id, used for the run's provenance page and crop files.
-        run: The ``run.json`` object.
-        samples: The ``samples.jsonl`` rows, sorted by image id.
-    """
-
-    folder: Path
-    path: str
-    key: str
-    run: dict[str, Any]
-    samples: tuple[dict[str, Any], ...]
-
-    @property
-    def suite(self) -> dict[str, Any]:
-        return self.run["suite"]
-
-    @property
-    def card(self) -> dict[str, Any]:
-        return self.run["method"]["card"]
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return self.run["method"]["options"]
-
-    @property
-    def label(self) -> str:
-        """The method's display name (its spec when the card has none)."""
-        return str(self.card.get("display_name") or self.card.get("name") or self.run["method"]["spec"])
-
-    @property
-    def inference(self) -> str:
-        """``patch-free`` or ``tiled T/O [blend]`` (tile and overlap in output pixels) from the options in effect."""
-        tile = self.options.get("tile", None if self.card.get("patch_free", True) else self.card.get("default_tile"))
-        if not tile:
-            return "patch-free"
-        overlap = self.options.get("overlap", self.card.get("default_overlap"))
-        blend = self.options.get("blend")
-        return f"tiled {tile}/{overlap if overlap is not None else 0}" + (f" {blend}" if blend else "")
-
-    @property
-    def ok_samples(self) -> list[dict[str, Any]]:
-        return [s for s in self.samples if s.get("status") == "ok"]
-
-    @property
-    def failed_samples(self) -> list[dict[str, Any]]:
-        return [s for s in self.samples if s.get("status") == "failed"]
-
-    @property
-    def device(self) -> str:
-        environment = self.run["environment"]
-        name = environment.get("device_name") or environment.get("device") or "-"
-        return str(name)
-
-    @property
-    def status(self) -> str:
-        """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``)."""
-        status = str(self.run.get("status", "complete"))
-        pending = self.run["counts"].get("pending")
-        if status != "complete" and pending:
-            return f"{status}: {pending} of {self.run['counts'].get('total')} images pending"
-        return status
-
-    @property
-    def selection(self) -> str:
-        """How the run's images were chosen: the whole suite, or the first N (``--limit``)."""
-        limit = (self.run.get("selection") or {}).get("limit")
-        count = self.suite.get("count")
-        if limit:
-            return f"the first {limit} of {count} images (--limit)" if count else f"the first {limit} images (--limit)"
-        return f"all {count} images" if count else "all images"
-
-    @property
-    def skipped_metrics(self) -> dict[str, str]:
-        """Metrics the run could not compute at all, with the recorded reason (e.g. weights missing)."""
-        skipped = self.run.get("skipped_metrics") or {}
-        return {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, dict) else {}
-
-
-@dataclass(frozen=True)
 class MetricColumn:
     """A metric column: direction and metadata from the runs' ``run.json`` metric records."""
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     kind: str
     backend: str
     licence: str
@@ -173,10 +58,12 @@ class MetricColumn:
 
     @property
     def arrow(self) -> str:
-        return "\u2191" if self.higher_is_better else "\u2193"
+        return "" if self.higher_is_better is None else "\u2191" if self.higher_is_better else "\u2193"
 
     @property
     def direction(self) -> str:
+        if self.higher_is_better is None:
+            return "direction unknown: no run computed it"
         return "higher is better" if self.higher_is_better else "lower is better"
 
 
@@ -219,48 +106,6 @@ class SuiteTable:
     warnings: tuple[str, ...]
 
 
-def discover(results: Path) -> list[Path]:
-    """Run folders below ``results`` (every folder holding a ``run.json``), in sorted order."""
-    return sorted(path.parent for path in Path(results).rglob("run.json"))
-
-
-def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
-    """Load every run folder under ``results``; invalid ones are returned as :class:`SkippedRun` with a reason.
-
-    Shard runs (``run.json`` ``shard`` set) are skipped: they are parts of a run that ``op4ksr-bench merge`` joins.
-    """
-    results = Path(results)
-    runs: list[LoadedRun] = []
-    skipped: list[SkippedRun] = []
-    used_keys: set[str] = set()
-    for folder in discover(results):
-        path = folder.relative_to(results).as_posix()
-        try:
-            run, samples = load_run(folder)
-        except ValueError as error:
-            reason = str(error).replace(str(folder), path)
-            skipped.append(SkippedRun(path=path, reason=f"fails schema validation: {reason}"))
-            logger.warning("skipping %s: %s", path, reason)
-            continue
-        shard = run.get("shard")
-        if shard:
-            merged = folder.parent / str(run.get("run_id")) / "run.json"
-            if merged.is_file():
-                logger.debug("%s: a shard of %s, which is merged", path, merged.parent.name)
-            else:
-                where = f"shard {shard.get('index')} of {shard.get('count')}" if isinstance(shard, dict) else "a shard"
-                reason = f"{where} of run {run.get('run_id')}, not merged yet; run `op4ksr-bench merge`"
-                skipped.append(SkippedRun(path=path, reason=reason))
-            continue
-        key = slugify(path.replace("@", "-").replace("/", "--"), limit=120)
-        while key in used_keys:  # only if two paths slugify alike
-            key += "-"
-        used_keys.add(key)
-        ordered = tuple(sorted(samples, key=lambda sample: sample["id"]))
-        runs.append(LoadedRun(folder=folder, path=path, key=key, run=run, samples=ordered))
-    return runs, skipped
-
-
 def _column_order(name: str) -> tuple[int, str]:
     return (METRIC_ORDER.index(name), name) if name in METRIC_ORDER else (len(METRIC_ORDER), name)
 
@@ -280,9 +125,10 @@ def _columns(runs: list[LoadedRun], warnings: list[str]) -> tuple[MetricColumn, 
             if name in found and found[name].higher_is_better != column.higher_is_better:
                 warnings.append(f"runs disagree on the direction of {name}; using {found[name].direction}")
             found.setdefault(name, column)
+    for run in runs:  # a metric every run skipped still gets its column, to show why it has no values
         for name in run.skipped_metrics:
-            if name not in run.run["metrics"] and name not in found:
-                logger.debug("%s skipped %s, which no run records metadata for", run.path, name)
+            if name not in found:
+                found[name] = MetricColumn(name, None, kind="", backend="", licence="", non_commercial=False)
     return tuple(found[name] for name in sorted(found, key=_column_order))
 
 
@@ -347,9 +193,9 @@ def _periods(run: LoadedRun) -> dict[int, float]:
     return dict(sorted(periods.items()))
 
 
-def _mark_best(cells: list[Cell], higher_is_better: bool) -> list[Cell]:
+def _mark_best(cells: list[Cell], higher_is_better: bool | None) -> list[Cell]:
     values = [c.value for c in cells if c.value is not None]
-    if len(set(values)) < 2:  # nothing to be best against: one value, or all equal
+    if higher_is_better is None or len(set(values)) < 2:  # nothing to be best against: one value, or all equal
         return cells
     best = max(values) if higher_is_better else min(values)
     return [Cell(c.value, c.text, c.note, best=c.value == best, partial=c.partial) for c in cells]

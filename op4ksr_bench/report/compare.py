@@ -17,7 +17,7 @@ import hashlib
 import io
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ import numpy as np
 from op4ksr_bench.atomic import atomic_write_bytes, sha256_file
 from op4ksr_bench.errors import Op4ksrError, UsageError
 from op4ksr_bench.imageio import encode_png, read_image
-from op4ksr_bench.report.aggregate import LoadedRun, SuiteTable, format_value, slugify
+from op4ksr_bench.report.aggregate import SuiteTable, format_value
+from op4ksr_bench.report.runs import LoadedRun, slugify
 from op4ksr_bench.report.sources import SuiteImages, output_image
 
 logger = logging.getLogger(__name__)
@@ -158,10 +159,8 @@ class _ImageWork:
     """What is known about one image while its crops are made."""
 
     record: dict[str, Any]
-    previous: dict[str, Any]
     lr: np.ndarray | None = None
     hr: np.ndarray | None = None
-    outputs: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
 def _image_record(
@@ -177,7 +176,7 @@ def _image_record(
     """Build the ``crops.json`` record of one image, making or reusing every crop file."""
     scale = table.scale
     folder = f"crops/{table.key}/{slugify(image_id)}"
-    work = _ImageWork(record={}, previous=previous)
+    work = _ImageWork(record={})
     entry = images.entry(image_id) if images else None
     if entry is not None:
         work.lr = read_image(images.lr_path(entry))

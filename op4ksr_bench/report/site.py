@@ -25,19 +25,7 @@ from typing import Any
 
 from op4ksr_bench.atomic import atomic_write_bytes
 from op4ksr_bench.report import plots as plotting
-from op4ksr_bench.report.aggregate import (
-    PERIOD_KEY,
-    LoadedRun,
-    SkippedRun,
-    SuiteTable,
-    build_tables,
-    format_bytes,
-    format_value,
-    is_non_commercial,
-    load_runs,
-    slugify,
-    table_data,
-)
+from op4ksr_bench.report.aggregate import PERIOD_KEY, SuiteTable, build_tables, format_bytes, format_value, table_data
 from op4ksr_bench.report.compare import (
     SITE_FILE_MODE,
     THUMBNAIL_SIDE,
@@ -46,6 +34,7 @@ from op4ksr_bench.report.compare import (
     per_image_note,
     tile_reason,
 )
+from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, load_runs, slugify
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.report.aggregate import LoadedRun
+from op4ksr_bench.report.runs import LoadedRun
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import torch
 
 from op4ksr_bench.errors import UsageError
 from reference_model.configs import load_config_file
-from reference_model.model import ModelConfig, OP4KSR, image_token_ids, pack_latents, unpack_latents
+from reference_model.model import OP4KSR, ModelConfig, image_token_ids, pack_latents, unpack_latents
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from diffusers import FluxTransformer2DModel
 from diffusers.models.transformers.transformer_flux import FluxPosEmbed
 
 from reference_model.configs import load_config_file
-from reference_model.model import ModelConfig, OP4KSR
+from reference_model.model import OP4KSR, ModelConfig
 from reference_model.rope import RescaledFluxPosEmbed, apply_rfr, axis_frequencies, rescaled_thetas
 
 AXES = [16, 56, 56]

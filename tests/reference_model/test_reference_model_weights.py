@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from op4ksr_bench.errors import UsageError, WeightsMissingError
 from reference_model.configs import load_config_file
-from reference_model.model import ModelConfig, OP4KSR
+from reference_model.model import OP4KSR, ModelConfig
 from reference_model.vae import F16AutoencoderKL
 
 TINY_TRANSFORMER = dict(

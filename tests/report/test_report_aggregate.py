@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from op4ksr_bench.report.aggregate import (
-    build_tables,
-    format_bytes,
-    format_value,
-    is_non_commercial,
-    load_runs,
-    slugify,
-    table_data,
-)
+from op4ksr_bench.report.aggregate import build_tables, format_bytes, format_value, table_data
+from op4ksr_bench.report.runs import is_non_commercial, load_runs, slugify
 
 
 def test_tables_group_rows_and_mark_best(results):
@@ -132,3 +125,17 @@ def test_shard_runs_are_left_out_until_merged(tmp_path, make_run):
     runs, skipped = load_runs(root)
     assert [r.path for r in runs] == ["tiny-syn@v1/a/run-1"] and skipped == []
     assert runs[0].status == "incomplete: 1 of 2 images pending"
+
+
+def test_metric_skipped_by_every_run_keeps_its_column(tmp_path, make_run):
+    root = tmp_path / "results"
+    why = {"musiq": "skipping musiq: weights 'musiq-koniq' missing: put musiq.pth in /somewhere"}
+    make_run(root, method="a", values={"x": {"psnr": 20.0}}, metrics=("psnr",), skipped_metrics=why)
+    make_run(root, method="b", values={"x": {"psnr": 21.0}}, metrics=("psnr",), skipped_metrics=why)
+    (table,) = build_tables(load_runs(root)[0])
+    assert [column.name for column in table.columns] == ["psnr", "musiq"]
+    musiq = table.columns[1]
+    assert musiq.higher_is_better is None and musiq.arrow == "" and "unknown" in musiq.direction
+    cells = [row.metrics["musiq"] for row in table.rows]
+    assert all(cell.value is None and not cell.best for cell in cells)
+    assert cells[0].note == "not scored: weights 'musiq-koniq' missing: put musiq.pth in /somewhere"

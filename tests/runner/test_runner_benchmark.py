@@ -52,7 +52,7 @@ def _measure(method, image: torch.Tensor) -> tuple[float, int | None]:
 
 @pytest.mark.parametrize("size", [512])
 def test_benchmark_bicubic_tiled_vs_untiled(benchmark, size):
-    """512x512 -> 2048x2048 bicubic, untiled vs tile 512 / overlap 64 / gaussian (1024: docs/methods/measure_tiling.py)."""
+    """512x512 -> 2048x2048 bicubic, untiled vs tile 512 / overlap 64 / gaussian (1024: measure_tiling.py)."""
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     untiled = create_method("bicubic")
     tiled = create_method("bicubic", options={"tile": 512, "overlap": 64, "blend": "gaussian"})

@@ -233,3 +233,16 @@ def test_suite_selection_errors(bench_env):
     assert run_folders(bench_env["results"])
     with pytest.raises(typer.Exit):  # the LR images as "outputs": the wrong shape for every image, exit code 1
         run(method="folder:" + str(bench_env["data"] / "tiny" / "lr"), suite="tiny")
+
+
+def test_default_metrics_skip_missing_weights_but_explicit_ones_fail(bench_env):
+    from op4ksr_bench.errors import WeightsMissingError
+
+    bench_env["build"]("tiny", count=1, metrics=("psnr", "lpips-alex"))
+    run()
+    (folder,) = run_folders(bench_env["results"])
+    record, samples = load_run(folder)
+    assert set(record["metrics"]) == {"psnr"} and "lpips-alex" in record["skipped_metrics"]
+    assert "alexnet" in record["skipped_metrics"]["lpips-alex"]
+    with pytest.raises(WeightsMissingError, match="lpips-alex"):
+        run(metrics="psnr,lpips-alex")

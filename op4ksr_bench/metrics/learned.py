@@ -1,0 +1,344 @@
+"""Learned metrics: LPIPS through the ``lpips`` package, DISTS and NR metrics through pyiqa, all offline.
+
+Every model is built from local files only. Before building, each needed file is checked in the weights
+catalogue (:mod:`op4ksr_bench.weights`); a missing one raises ``WeightsMissingError`` naming the file and
+where it goes. While a model is built, :func:`offline_loading` makes any download attempt raise instead of
+reaching a hub, and backbones whose weights the metric checkpoint already contains (timm ViT/ResNet) are
+built without their own pretrained weights. pyiqa checkpoints are loaded the way pyiqa's default (URL)
+branch loads them, so values equal a direct pyiqa call on the same tensors.
+
+**4K policies** (declared, deterministic, memory-bounded; recorded in ``settings``):
+
+- ``tiled-mean``: the image is cut into ``tile x tile`` tiles on a grid from the top-left; where the size is
+  not a multiple of the tile, the last row/column of tiles is aligned to the border (overlapping its
+  neighbour) so every pixel is covered. The score is the unweighted mean over tiles (FR: the same tiles of
+  both images). Images no larger than a tile are scored whole.
+- ``native``: the whole image in one call (NIQE; MANIQA, whose pyiqa evaluation path already takes 20
+  uniformly placed 224x224 crops, deterministically).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from op4ksr_bench.errors import ImageError, WeightsMissingError
+from op4ksr_bench.metrics.base import Metric
+
+logger = logging.getLogger(__name__)
+
+PYIQA_LICENCE = "CC BY-NC-SA 4.0 (pyiqa; weights per original model)"
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:  # pragma: no cover - both are dependencies
+        return "not installed"
+
+
+@contextlib.contextmanager
+def offline_loading() -> Iterator[None]:
+    """Build models from local files only: downloads raise, timm backbones skip their pretrained weights,
+    and whatever pyiqa/lpips print while loading goes to the debug log instead of stdout."""
+    import timm
+    import torch.hub
+
+    def refuse(url: str, *args: Any, **kwargs: Any) -> None:
+        raise WeightsMissingError(
+            f"a model tried to download {url}; place the file as `op4ksr-bench weights list` says"
+        )
+
+    original_create = timm.create_model
+
+    def create_without_pretrained(*args: Any, **kwargs: Any):
+        kwargs["pretrained"] = False  # the metric checkpoint holds the backbone weights
+        return original_create(*args, **kwargs)
+
+    patches = [(torch.hub, "download_url_to_file", refuse), (timm, "create_model", create_without_pretrained)]
+    try:
+        import pyiqa.utils.download_util as pyiqa_download
+
+        patches.append((pyiqa_download, "download_url_to_file", refuse))
+    except ImportError:  # pragma: no cover
+        pass
+    saved = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in patches]
+    printed = io.StringIO()
+    try:
+        for owner, attribute, replacement in patches:
+            setattr(owner, attribute, replacement)
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        for owner, attribute, value in saved:
+            setattr(owner, attribute, value)
+        if printed.getvalue().strip():
+            logger.debug("model loading printed: %s", printed.getvalue().strip())
+
+
+def ensure_clip_importable() -> None:
+    """openai-clip imports ``pkg_resources.packaging``, which recent setuptools no longer ships; provide it."""
+    import importlib.util
+    import sys
+    import types
+
+    if "pkg_resources" in sys.modules or importlib.util.find_spec("pkg_resources") is not None:
+        return
+    import packaging.version
+
+    shim = types.ModuleType("pkg_resources")
+    shim.packaging = packaging  # the only attribute clip uses: packaging.version.parse
+    sys.modules["pkg_resources"] = shim
+
+
+def tile_origins(length: int, tile: int) -> list[int]:
+    """Tile starts covering ``[0, length)``: multiples of ``tile``, the last one aligned to the end."""
+    if length <= tile:
+        return [0]
+    origins = list(range(0, length - tile + 1, tile))
+    if origins[-1] + tile < length:
+        origins.append(length - tile)
+    return origins
+
+
+def tiles(height: int, width: int, tile: int | None) -> list[tuple[int, int, int, int]]:
+    """``(y, x, h, w)`` of every tile of the ``tiled-mean`` policy (one whole-image tile when ``tile`` is None)."""
+    if tile is None:
+        return [(0, 0, height, width)]
+    return [
+        (y, x, min(tile, height), min(tile, width))
+        for y in tile_origins(height, tile)
+        for x in tile_origins(width, tile)
+    ]
+
+
+class LearnedMetric(Metric):
+    """A torch model scored under a declared 4K policy. Subclasses build ``self.model`` and score one tile."""
+
+    tile: ClassVar[int | None] = None
+    """Tile size of the ``tiled-mean`` policy, or None for ``native``."""
+
+    def __init__(self, device: str = "cpu", crop_border: int = 0) -> None:
+        import torch
+
+        from op4ksr_bench import weights
+
+        paths = {name: weights.require(name) for name in self.weights}
+        self.device = torch.device(device)
+        self.crop_border = crop_border if self.kind == "FR" else 0
+        with offline_loading():
+            self.model = self.build(paths)
+        self.model.eval().to(self.device)
+
+    def build(self, paths: dict[str, Path]):
+        raise NotImplementedError
+
+    def score_tile(self, pred, ref):
+        """Score one tile: ``[1, 3, h, w]`` float32 tensors in [0, 1] on the device -> float."""
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        policy = "native" if self.tile is None else "tiled-mean"
+        values = {"policy": policy, "input": "RGB float32 in [0, 1]", "device": str(self.device)}
+        if self.tile is not None:
+            values["tile"] = self.tile
+            values["tiling"] = "grid from top-left, last tile aligned to the border, unweighted mean"
+        if self.kind == "FR":
+            values["crop_border"] = self.crop_border
+        return values
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        import torch
+
+        from op4ksr_bench.imageio import to_tensor
+        from op4ksr_bench.metrics.fidelity import crop_border
+
+        if self.kind == "FR":
+            if ref is None:
+                raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
+            if ref.shape != pred.shape:
+                raise ImageError(f"{self.name}: prediction {pred.shape[:2]} and reference {ref.shape[:2]} differ")
+            pred, ref = crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
+        height, width = pred.shape[:2]
+        scores = []
+        with torch.inference_mode():
+            for y, x, tile_height, tile_width in tiles(height, width, self.tile):
+                window = (slice(y, y + tile_height), slice(x, x + tile_width))
+                pred_tile = to_tensor(np.array(pred[window])).to(self.device)  # a writable copy
+                ref_tile = to_tensor(np.array(ref[window])).to(self.device) if self.kind == "FR" else None
+                scores.append(float(self.score_tile(pred_tile, ref_tile)))
+        return {self.name: float(np.mean(scores))}
+
+
+# --------------------------------------------------------------------------------------------------------- LPIPS
+
+
+class _LPIPS(LearnedMetric):
+    kind: ClassVar = "FR"
+    higher_is_better: ClassVar[bool] = False
+    backend: ClassVar[str] = f"lpips=={package_version('lpips')}"
+    licence: ClassVar[str] = "BSD-2-Clause (lpips; linear weights bundled in the package); torchvision backbone"
+    tile: ClassVar[int | None] = 1024
+    network: ClassVar[str]
+
+    def build(self, paths: dict[str, Path]):
+        import lpips
+        import torch
+        import torchvision
+
+        model = lpips.LPIPS(net=self.network, pretrained=True, pnet_rand=True, verbose=False)
+        backbone = {"alex": torchvision.models.alexnet, "vgg": torchvision.models.vgg16}[self.network](weights=None)
+        backbone.load_state_dict(torch.load(paths[self.weights[0]], map_location="cpu", weights_only=True))
+        for stage in (model.net.slice1, model.net.slice2, model.net.slice3, model.net.slice4, model.net.slice5):
+            for index, module in stage.named_children():
+                module.load_state_dict(backbone.features[int(index)].state_dict())
+        return model
+
+    def score_tile(self, pred, ref):
+        return self.model(pred, ref, normalize=True).mean()
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "network": self.network, "version": "0.1"}
+
+
+class LPIPSAlex(_LPIPS):
+    """LPIPS v0.1 with AlexNet features (lower is better)."""
+
+    name: ClassVar[str] = "lpips-alex"
+    network: ClassVar[str] = "alex"
+    weights: ClassVar[tuple[str, ...]] = ("torchvision-alexnet",)
+
+
+class LPIPSVGG(_LPIPS):
+    """LPIPS v0.1 with VGG16 features (lower is better)."""
+
+    name: ClassVar[str] = "lpips-vgg"
+    network: ClassVar[str] = "vgg"
+    weights: ClassVar[tuple[str, ...]] = ("torchvision-vgg16",)
+
+
+# --------------------------------------------------------------------------------------------------------- pyiqa
+
+
+class _Pyiqa(LearnedMetric):
+    backend: ClassVar[str] = f"pyiqa=={package_version('pyiqa')}"
+    licence: ClassVar[str] = PYIQA_LICENCE
+    non_commercial: ClassVar[bool] = True
+
+    def score_tile(self, pred, ref):
+        output = self.model(pred) if ref is None else self.model(pred, ref)
+        return output.flatten()[0]
+
+
+class DISTS(_Pyiqa):
+    """DISTS (FR, lower is better) through pyiqa."""
+
+    name: ClassVar[str] = "dists"
+    kind: ClassVar = "FR"
+    higher_is_better: ClassVar[bool] = False
+    weights: ClassVar[tuple[str, ...]] = ("dists", "torchvision-vgg16")
+    tile: ClassVar[int | None] = 1024
+
+    def build(self, paths: dict[str, Path]):
+        from pyiqa.archs.arch_util import load_pretrained_network
+        from pyiqa.archs.dists_arch import DISTS as Arch
+
+        model = Arch(pretrained=False)  # torchvision vgg16 comes from $TORCH_HOME/hub/checkpoints
+        load_pretrained_network(model, str(paths["dists"]), False)
+        return model
+
+
+class NIQE(_Pyiqa):
+    """NIQE (NR, lower is better) on BT.601 Y with BasicSR's pristine parameters, as BasicSR computes it."""
+
+    name: ClassVar[str] = "niqe"
+    kind: ClassVar = "NR"
+    higher_is_better: ClassVar[bool] = False
+    licence: ClassVar[str] = "CC BY-NC-SA 4.0 (pyiqa code); parameters Apache-2.0 (BasicSR)"
+    weights: ClassVar[tuple[str, ...]] = ("niqe-pris-params",)
+
+    def build(self, paths: dict[str, Path]):
+        from pyiqa.archs.niqe_arch import NIQE as Arch
+
+        return Arch(test_y_channel=True, color_space="ycbcr", pretrained_model_path=str(paths["niqe-pris-params"]))
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "colour": "ycbcr Y (BT.601)", "crop_border": 0}
+
+
+class MUSIQ(_Pyiqa):
+    """MUSIQ trained on KonIQ-10k (NR, higher is better); tiled so native-resolution patches stay bounded."""
+
+    name: ClassVar[str] = "musiq"
+    kind: ClassVar = "NR"
+    higher_is_better: ClassVar[bool] = True
+    weights: ClassVar[tuple[str, ...]] = ("musiq-koniq",)
+    tile: ClassVar[int | None] = 512
+
+    def build(self, paths: dict[str, Path]):
+        from pyiqa.archs.musiq_arch import MUSIQ as Arch
+
+        return Arch(pretrained_model_path=str(paths["musiq-koniq"]))
+
+
+class MANIQA(_Pyiqa):
+    """MANIQA trained on KonIQ-10k (NR, higher is better): pyiqa's 20 uniform 224x224 crops, deterministic."""
+
+    name: ClassVar[str] = "maniqa"
+    kind: ClassVar = "NR"
+    higher_is_better: ClassVar[bool] = True
+    weights: ClassVar[tuple[str, ...]] = ("maniqa-koniq",)
+
+    def build(self, paths: dict[str, Path]):
+        from pyiqa.archs.arch_util import load_pretrained_network
+        from pyiqa.archs.maniqa_arch import MANIQA as Arch
+
+        model = Arch(train_dataset="koniq", scale=0.8, pretrained=False)
+        load_pretrained_network(model, str(paths["maniqa-koniq"]), True)
+        return model
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "crops": "20 uniformly placed 224x224 crops (pyiqa eval path), mean"}
+
+
+class CLIPIQA(_Pyiqa):
+    """CLIP-IQA with CLIP RN50 and pyiqa's prompt pairs (NR, higher is better)."""
+
+    name: ClassVar[str] = "clipiqa"
+    kind: ClassVar = "NR"
+    higher_is_better: ClassVar[bool] = True
+    weights: ClassVar[tuple[str, ...]] = ("clip-rn50",)
+    tile: ClassVar[int | None] = 512
+
+    def build(self, paths: dict[str, Path]):
+        ensure_clip_importable()
+        from pyiqa.archs.clipiqa_arch import CLIPIQA as Arch
+
+        return Arch(model_type="clipiqa", backbone=str(paths["clip-rn50"]))
+
+
+class TOPIQNR(_Pyiqa):
+    """TOPIQ-NR (CFANet, ResNet50, KonIQ-10k; NR, higher is better)."""
+
+    name: ClassVar[str] = "topiq-nr"
+    kind: ClassVar = "NR"
+    higher_is_better: ClassVar[bool] = True
+    weights: ClassVar[tuple[str, ...]] = ("topiq-nr-koniq",)
+    tile: ClassVar[int | None] = 512
+
+    def build(self, paths: dict[str, Path]):
+        from pyiqa.archs.arch_util import load_pretrained_network
+        from pyiqa.archs.topiq_arch import CFANet as Arch
+
+        model = Arch(
+            semantic_model_name="resnet50", model_name="cfanet_nr_koniq_res50", use_ref=False, pretrained=False
+        )
+        load_pretrained_network(model, str(paths["topiq-nr-koniq"]), True, weight_keys="params")
+        return model

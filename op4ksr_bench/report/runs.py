@@ -1,0 +1,170 @@
+"""Result folders as the leaderboard reads them: discovery, validation, and a typed view of each run.
+
+A run folder whose files fail schema validation (:func:`op4ksr_bench.results.load_run`) is skipped, and the
+reason is kept so the page can name it. Shard runs are left out: their merged run stands for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from op4ksr_bench.results import load_run
+
+logger = logging.getLogger(__name__)
+
+NON_COMMERCIAL = re.compile(r"non[- ]?commercial|\bnc\b|-nc-|-nc$", re.IGNORECASE)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slugify(text: str, limit: int = 60) -> str:
+    """A file-name-safe form of ``text``; a short hash is appended whenever characters had to change."""
+    slug = _UNSAFE.sub("-", text).strip("-.")[:limit] or "x"
+    if slug != text:
+        slug += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
+    return slug
+
+
+def is_non_commercial(licence: str | None) -> bool:
+    """True if a licence string restricts commercial use (``CC-BY-NC-4.0``, ``non-commercial``, ...)."""
+    return bool(licence) and bool(NON_COMMERCIAL.search(licence))
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    """A run folder that could not be used, and why (shown on the page)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A validated run folder.
+
+    Attributes:
+        folder: The run folder on disk.
+        path: The folder relative to the results root (POSIX form), as shown on the page.
+        key: A unique file-name-safe id, used for the run's provenance page and crop files.
+        run: The ``run.json`` object.
+        samples: The ``samples.jsonl`` rows, sorted by image id.
+    """
+
+    folder: Path
+    path: str
+    key: str
+    run: dict[str, Any]
+    samples: tuple[dict[str, Any], ...]
+
+    @property
+    def suite(self) -> dict[str, Any]:
+        return self.run["suite"]
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.run["method"]["card"]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.run["method"]["options"]
+
+    @property
+    def label(self) -> str:
+        """The method's display name (its spec when the card has none)."""
+        return str(self.card.get("display_name") or self.card.get("name") or self.run["method"]["spec"])
+
+    @property
+    def inference(self) -> str:
+        """``patch-free`` or ``tiled T/O [blend]`` (tile and overlap in output pixels) from the options in effect."""
+        tile = self.options.get("tile", None if self.card.get("patch_free", True) else self.card.get("default_tile"))
+        if not tile:
+            return "patch-free"
+        overlap = self.options.get("overlap", self.card.get("default_overlap"))
+        blend = self.options.get("blend")
+        return f"tiled {tile}/{overlap if overlap is not None else 0}" + (f" {blend}" if blend else "")
+
+    @property
+    def ok_samples(self) -> list[dict[str, Any]]:
+        return [s for s in self.samples if s.get("status") == "ok"]
+
+    @property
+    def failed_samples(self) -> list[dict[str, Any]]:
+        return [s for s in self.samples if s.get("status") == "failed"]
+
+    @property
+    def device(self) -> str:
+        environment = self.run["environment"]
+        name = environment.get("device_name") or environment.get("device") or "-"
+        return str(name)
+
+    @property
+    def status(self) -> str:
+        """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``)."""
+        status = str(self.run.get("status", "complete"))
+        pending = self.run["counts"].get("pending")
+        if status != "complete" and pending:
+            return f"{status}: {pending} of {self.run['counts'].get('total')} images pending"
+        return status
+
+    @property
+    def selection(self) -> str:
+        """How the run's images were chosen: the whole suite, or the first N (``--limit``)."""
+        limit = (self.run.get("selection") or {}).get("limit")
+        count = self.suite.get("count")
+        if limit:
+            return f"the first {limit} of {count} images (--limit)" if count else f"the first {limit} images (--limit)"
+        return f"all {count} images" if count else "all images"
+
+    @property
+    def skipped_metrics(self) -> dict[str, str]:
+        """Metrics the run could not compute at all, with the recorded reason (e.g. weights missing)."""
+        skipped = self.run.get("skipped_metrics") or {}
+        if not isinstance(skipped, dict):
+            return {}
+        return {str(k): str(v).removeprefix(f"skipping {k}: ") for k, v in skipped.items()}
+
+
+def discover(results: Path) -> list[Path]:
+    """Run folders below ``results`` (every folder holding a ``run.json``), in sorted order."""
+    return sorted(path.parent for path in Path(results).rglob("run.json"))
+
+
+def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
+    """Load every run folder under ``results``; invalid ones are returned as :class:`SkippedRun` with a reason.
+
+    Shard runs (``run.json`` ``shard`` set) are skipped: they are parts of a run that ``op4ksr-bench merge`` joins.
+    """
+    results = Path(results)
+    runs: list[LoadedRun] = []
+    skipped: list[SkippedRun] = []
+    used_keys: set[str] = set()
+    for folder in discover(results):
+        path = folder.relative_to(results).as_posix()
+        try:
+            run, samples = load_run(folder)
+        except ValueError as error:
+            reason = str(error).replace(str(folder), path)
+            skipped.append(SkippedRun(path=path, reason=f"fails schema validation: {reason}"))
+            logger.warning("skipping %s: %s", path, reason)
+            continue
+        shard = run.get("shard")
+        if shard:
+            merged = folder.parent / str(run.get("run_id")) / "run.json"
+            if merged.is_file():
+                logger.debug("%s: a shard of %s, which is merged", path, merged.parent.name)
+            else:
+                where = f"shard {shard.get('index')} of {shard.get('count')}" if isinstance(shard, dict) else "a shard"
+                reason = f"{where} of run {run.get('run_id')}, not merged yet; run `op4ksr-bench merge`"
+                skipped.append(SkippedRun(path=path, reason=reason))
+            continue
+        key = slugify(path.replace("@", "-").replace("/", "--"), limit=120)
+        while key in used_keys:  # only if two paths slugify alike
+            key += "-"
+        used_keys.add(key)
+        ordered = tuple(sorted(samples, key=lambda sample: sample["id"]))
+        runs.append(LoadedRun(folder=folder, path=path, key=key, run=run, samples=ordered))
+    return runs, skipped
