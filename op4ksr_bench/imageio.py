@@ -155,11 +155,15 @@ def _png_bit_depth(path: Path) -> int:
     return header[24]
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """Encode ``uint8`` ``H x W x 3`` as PNG bytes, deterministically (no metadata)."""
+def encode_png(array: np.ndarray, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """Encode ``uint8`` ``H x W x 3`` as PNG bytes, deterministically (no metadata).
+
+    ``compress_level`` (zlib, 0-9) changes only size and speed, never pixels; the runner saves method outputs
+    at level 1 (about 4x faster than 6 on 4K images, files about 25% larger).
+    """
     check_rgb8(array, "array to encode")
     buffer = io.BytesIO()
-    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    Image.fromarray(array, mode="RGB").save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

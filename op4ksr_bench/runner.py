@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 WARMUP_SIZE = 64
 """Side (LR pixels) of the top-left crop of the first image used for the untimed warm-up call."""
+OUTPUT_PNG_LEVEL = 1
+"""zlib level of saved outputs: lossless like any level, and the fastest to write (see imageio.encode_png)."""
 WARMUP_RULE = f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image"
 
 
@@ -223,6 +225,7 @@ def run_suite(
     echo=print,
 ) -> SuiteOutcome:
     """Run ``method`` on one built suite (see the module docstring); returns what happened."""
+    from op4ksr_bench.atomic import append_line
     from op4ksr_bench.methods.factory import method_slug
     from op4ksr_bench.methods.profiling import PeakMemory
     from op4ksr_bench.metrics.scoring import create_metrics, metric_record
@@ -285,6 +288,8 @@ def run_suite(
         "environment": environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
         "seed": seed,
         "seed_rule": "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random",
+        "outputs": {"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
+                    "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None},
         "started_at": previous.get("started_at", started),
@@ -303,8 +308,6 @@ def run_suite(
     context = {"method": method, "metrics": metric_objects, "device": device, "seed": seed, "folder": folder}
     for number, (index, entry) in enumerate(pending, start=1):
         row = _process(built, index, entry, context)
-        from op4ksr_bench.atomic import append_line
-
         append_line(folder / "samples.jsonl", json.dumps(row, sort_keys=True, allow_nan=False))
         elapsed = time.perf_counter() - session_start
         rate = number / elapsed if elapsed > 0 else 0.0
@@ -406,7 +409,7 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
         if problem:
             row["reason"] = problem
             return row
-        data = encode_png(from_tensor(output))
+        data = encode_png(from_tensor(output), compress_level=OUTPUT_PNG_LEVEL)
         relative = f"images/{image_id}.png"
         atomic_write_bytes(folder / relative, data)
         row["output"], row["output_sha256"] = relative, hashlib.sha256(data).hexdigest()

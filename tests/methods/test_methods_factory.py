@@ -53,3 +53,14 @@ def test_registered_methods_meet_the_contract(name):
 
 def test_registry_holds_the_contract_names():
     assert {"bicubic", "lanczos", "realesrgan-x4plus", "op4ksr"} <= set(METHODS.names())
+
+
+def test_ls_methods_lists_every_method_and_card(capsys):
+    from op4ksr_bench.methods.commands import ls_methods, method_rows
+
+    rows = {row[0]: row for row in method_rows()}
+    assert {"bicubic", "lanczos", "realesrgan-x4plus", "external:stablesr", "external:hypir"} <= set(rows)
+    assert rows["realesrgan-x4plus"][5] == "missing: realesrgan-x4plus"  # the test's empty OP4KSR_WEIGHTS
+    assert rows["bicubic"][3] == "patch-free" and rows["external:supir"][3] == "tiled 1024/512"
+    ls_methods()
+    assert "spandrel:PATH" in capsys.readouterr().out
