@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from op4ksr_bench.report.aggregate import Row, SuiteTable
 
-PANEL_COLUMNS = 3
+PANEL_COLUMNS = 4
 MARKERS = ("o", "s", "^", "D", "v")
 
 
@@ -75,10 +75,10 @@ def quality_latency(table: SuiteTable) -> tuple[bytes, str] | None:
     count = len(columns)
     panel_columns = min(PANEL_COLUMNS, count)
     panel_rows = math.ceil(count / panel_columns)
-    width = max(6.0, 4.0 * panel_columns)
+    width = max(6.0, 3.4 * panel_columns)
     legend_columns = max(1, round(width / 4.0))
     legend_rows = math.ceil(len(table.rows) / legend_columns)
-    height = 3.2 * panel_rows + 0.3 * legend_rows + 0.6
+    height = 2.8 * panel_rows + 0.3 * legend_rows + 0.6
     figure, axes = pyplot.subplots(panel_rows, panel_columns, figsize=(width, height), squeeze=False)
     colours = pyplot.get_cmap("tab10")
     handles = {}

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 SITE_SCHEMA = "op4ksr-bench/site@1"
 STANDARD_RUN_KEYS = {
     "schema", "run_id", "suite", "method", "metrics", "environment", "seed", "started_at", "wall_seconds", "counts",
-    "summary", "skipped_metrics",
+    "summary", "skipped_metrics", "status",
 }  # fmt: skip
 
 
@@ -57,8 +57,17 @@ class SiteReport:
     data_problems: dict[str, str] = field(default_factory=dict)
 
 
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+def _pretty(value: Any, skip: tuple[str, ...] = ()) -> str:
+    """A mapping as ``key: value`` lines (values as compact JSON); anything else as compact JSON."""
+
+    def compact(item: Any) -> str:
+        return json.dumps(item, sort_keys=True, ensure_ascii=False, default=str, separators=(", ", ": "))
+
+    if isinstance(value, dict):
+        return "\n".join(f"{key}: {compact(item)}" for key, item in sorted(value.items()) if key not in skip)
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return "\n".join(compact(item) for item in value)
+    return compact(value)
 
 
 def environment():

@@ -124,3 +124,10 @@ def test_suite_without_ground_truth_or_with_another_hash(tmp_path, make_run, mak
     report = build_site(other, tmp_path / "site2", data, crop_size=64)
     assert "the runs used ffffffffffff" in report.data_problems["tiny-real-v1"]
     assert not (tmp_path / "site2" / "compare").exists()
+
+
+def test_benchmark_select_windows_uhd(benchmark):
+    """Crop selection on a 3840x2160 HR (the 4KSR-Syn UHD size), the per-image cost of a comparison page."""
+    image = np.random.default_rng(0).integers(0, 256, (2160, 3840, 3), dtype=np.uint8)
+    corners = benchmark(select_windows, image, 128, 4)
+    assert set(corners) == {"detail", "smooth"}
