@@ -240,6 +240,13 @@ def train(config: TrainConfig) -> Path:
 
     writer = SummaryWriter(str(out / "tensorboard"))
     log_path = out / "log.csv"
+    if step and log_path.is_file():  # a resumed run drops rows logged after its checkpoint (they are redone)
+        with open(log_path, newline="") as handle:
+            kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+        with open(log_path, "w", newline="") as handle:
+            rewrite = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+            rewrite.writeheader()
+            rewrite.writerows(kept)
     new_log = not log_path.is_file()
     log_file = open(log_path, "a", newline="")
     log = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)

@@ -71,7 +71,7 @@ class _Periodicity(Metric):
         }
 
     def _report(self, image: np.ndarray):
-        from op4ksr_bench.imageio import to_tensor
+        from op4ksr_bench.imageio import check_rgb8
         from op4ksr_bench.metrics import periodicity
 
         height, width = image.shape[:2]
@@ -79,9 +79,10 @@ class _Periodicity(Metric):
         if not periods:
             raise ImageError(f"{width}x{height} is too small for PAS; it needs at least 2 * (8 + 4) = 24 px per side")
 
-        def compute():
-            writable = image if image.flags.writeable else image.copy()  # torch warns on read-only arrays
-            return periodicity.pas(to_tensor(writable).to(self.device), periods)
+        check_rgb8(image, "image")
+
+        def compute():  # luminance straight from the 8-bit array: no float RGB tensor (periodicity.luminance_rgb8)
+            return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
 
         return _CACHE.get(image, (tuple(periods), self.device), compute)
 

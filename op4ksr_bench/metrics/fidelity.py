@@ -15,18 +15,23 @@ Conventions (recorded in every result through :meth:`Metric.settings`):
   channel-mean contrast-structure term (clamped at 0) at scales 1-4 and the SSIM at scale 5, with 2x2
   average pooling between scales (zero-padded on odd sizes, as pyiqa's ``ms_ssim``).
 
-The SSIM filtering runs through OpenCV's separable filter in float32 over horizontal strips, so the
-temporaries stay small; the float32 result agrees with scikit-image's float64 one to about 1e-6.
+The SSIM filtering runs through OpenCV's separable filter in float32 over horizontal strips into reused
+buffers, so the temporaries stay small. Four filtered maps suffice: the means of ``x + y`` and ``x - y`` give
+``mu_x mu_y`` and ``mu_x^2 + mu_y^2``, and the means of ``x^2 + y^2`` and ``x y`` the second moments. The float32
+result agrees with scikit-image's float64 one to about 1e-6. Metrics scoring the same arrays share work
+through :mod:`op4ksr_bench.metrics.memo`: ``psnr-y`` and ``ssim-y`` compute Y once, and ``ssim`` and
+``ms-ssim`` share the full-resolution SSIM pass.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from op4ksr_bench.errors import ImageError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.memo import ImageMemo
 
 DATA_RANGE = 255.0
 SSIM_SIGMA = 1.5
@@ -35,8 +40,10 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 YCBCR_Y_WEIGHTS = (65.481, 128.553, 24.966)
-STRIP_ROWS = 128
-"""Output rows processed per strip: keeps every float32 temporary near 6 MB at 4096 px wide."""
+STRIP_ROWS = 64
+"""Output rows processed per strip: keeps each of the six float32 buffers near 3.3 MB at 4096 px wide (RGB)."""
+
+_MEMO = ImageMemo(capacity=8)
 
 
 def crop_border(image: np.ndarray, border: int) -> np.ndarray:
@@ -74,8 +81,10 @@ def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> f
         squared = cv2.norm(pred, ref, cv2.NORM_L2SQR)  # exact integer sum, accumulated in double
         mse = squared / pred.size
     else:
-        difference = pred.astype(np.float64) - ref.astype(np.float64)
-        mse = float(np.mean(difference * difference))
+        import cv2
+
+        squared = cv2.norm(np.asarray(pred, dtype=np.float64), np.asarray(ref, dtype=np.float64), cv2.NORM_L2SQR)
+        mse = squared / pred.size
     if mse == 0:
         return float("inf")
     return float(10.0 * np.log10(data_range**2 / mse))
@@ -83,12 +92,16 @@ def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> f
 
 def ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
     """Mean SSIM of ``H x W`` or ``H x W x C`` images (mean over channels); see the module conventions."""
-    ssim_means, _ = _ssim_and_cs(pred, ref, data_range)
-    return float(np.mean(ssim_means))
+    return float(np.mean(_ssim_statistics(pred, ref, data_range).ssim))
 
 
 def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
     """Five-scale MS-SSIM of ``H x W`` or ``H x W x C`` images; the shorter side must be at least 176 px."""
+    return _ms_ssim(pred, ref, data_range)
+
+
+def _ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float, first: SsimStatistics | None = None) -> float:
+    """MS-SSIM; ``first`` is the full-resolution pass if already computed (``_ssim_statistics(pred, ref)``)."""
     _check_pair(pred, ref)
     minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
     if min(pred.shape[:2]) < minimum:
@@ -98,11 +111,12 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
     x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
     for scale in range(len(MS_SSIM_WEIGHTS)):
-        ssim_means, cs_means = _ssim_and_cs(x, y, data_range, clamp_cs=True)
-        contrast_structure.append(max(float(np.mean(cs_means)), 0.0))
-        if scale < len(MS_SSIM_WEIGHTS) - 1:
+        last = scale == len(MS_SSIM_WEIGHTS) - 1
+        statistics = first if scale == 0 and first is not None else _ssim_statistics(x, y, data_range, last)
+        contrast_structure.append(max(float(np.mean(statistics.clamped_cs)), 0.0))
+        if not last:
             x, y = _average_pool(x), _average_pool(y)
-    last_ssim = max(float(np.mean(ssim_means)), 0.0)
+    last_ssim = max(float(np.mean(statistics.clamped_ssim)), 0.0)
     value = last_ssim ** MS_SSIM_WEIGHTS[-1]
     for cs, weight in zip(contrast_structure[:-1], MS_SSIM_WEIGHTS[:-1], strict=True):
         value *= cs**weight
@@ -124,10 +138,19 @@ def _gaussian_kernel() -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def _ssim_and_cs(
-    pred: np.ndarray, ref: np.ndarray, data_range: float, clamp_cs: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel means of the SSIM map and the contrast-structure map over the valid region. ``([C], [C])``."""
+class SsimStatistics(NamedTuple):
+    """Per-channel means over the valid region (``[C]`` each): the SSIM map, the contrast-structure map clamped
+    at 0 (MS-SSIM's scales 1-4), and the SSIM map with that clamped term (its last scale; only on request)."""
+
+    ssim: np.ndarray
+    clamped_cs: np.ndarray
+    clamped_ssim: np.ndarray | None
+
+
+def _ssim_statistics(
+    pred: np.ndarray, ref: np.ndarray, data_range: float, clamped_ssim: bool = False
+) -> SsimStatistics:
+    """One SSIM pass over ``H x W`` or ``H x W x C`` images (any real dtype), strip by strip in float32."""
     import cv2
 
     _check_pair(pred, ref)
@@ -135,55 +158,54 @@ def _ssim_and_cs(
     pad = SSIM_WINDOW // 2
     if height <= 2 * pad or width <= 2 * pad:
         raise ImageError(f"ssim needs images larger than {2 * pad}x{2 * pad} px, got {width}x{height}")
+    channels = 1 if pred.ndim == 2 else pred.shape[2]
+    if channels > 4:
+        raise ImageError(f"ssim takes at most 4 channels, got {channels}")
     kernel = _gaussian_kernel()
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
-    channels = 1 if pred.ndim == 2 else pred.shape[2]
-    ssim_sum = np.zeros(channels, dtype=np.float64)
-    cs_sum = np.zeros(channels, dtype=np.float64)
+    sums = np.zeros((3, channels), dtype=np.float64)  # ssim, clamped cs, clamped ssim
     out_rows = height - 2 * pad
+    strip = min(STRIP_ROWS, out_rows) + 2 * pad
+    buffers = [np.empty((strip, *pred.shape[1:]), dtype=np.float32) for _ in range(6)]
+    valid = (slice(pad, -pad), slice(pad, -pad))
 
-    def blur(array: np.ndarray) -> np.ndarray:
-        filtered = cv2.sepFilter2D(array, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
-        return filtered[pad:-pad, pad:-pad]
+    def blur(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        cv2.sepFilter2D(source, cv2.CV_32F, kernel, kernel, dst=target, borderType=cv2.BORDER_REFLECT)
+        return target[valid]
 
     for start in range(0, out_rows, STRIP_ROWS):
         stop = min(out_rows, start + STRIP_ROWS)
-        x = np.ascontiguousarray(pred[start : stop + 2 * pad], dtype=np.float32)
-        y = np.ascontiguousarray(ref[start : stop + 2 * pad], dtype=np.float32)
-        mean_x, mean_y = blur(x), blur(y)
-        square_x, square_y, cross = blur(x * x), blur(y * y), blur(x * y)
-        mean_xy = mean_x * mean_y
-        mean_x *= mean_x  # mean_x^2 from here on
-        mean_y *= mean_y
-        # contrast-structure: (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2)
-        cross -= mean_xy
-        cross *= 2.0
-        cross += c2
-        square_x += square_y
-        square_x -= mean_x
-        square_x -= mean_y
-        square_x += c2
-        cross /= square_x  # cs map
-        if clamp_cs:
-            np.maximum(cross, 0.0, out=cross)
-        cs_sum += _channel_sums(cross, channels)
-        # luminance: (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
-        mean_xy *= 2.0
-        mean_xy += c1
-        mean_x += mean_y
-        mean_x += c1
-        mean_xy /= mean_x
-        mean_xy *= cross  # ssim map
-        ssim_sum += _channel_sums(mean_xy, channels)
-    count = out_rows * (width - 2 * pad)
-    return ssim_sum / count, cs_sum / count
-
-
-def _channel_sums(array: np.ndarray, channels: int) -> np.ndarray:
-    if channels == 1:
-        return np.asarray([array.sum(dtype=np.float64)])
-    return array.reshape(-1, channels).sum(axis=0, dtype=np.float64)
+        rows = stop - start + 2 * pad
+        x, y = pred[start : stop + 2 * pad], ref[start : stop + 2 * pad]
+        total, difference, total2, difference2, squares, cross = (buffer[:rows] for buffer in buffers)
+        cv2.add(x, y, dst=total, dtype=cv2.CV_32F)
+        cv2.subtract(x, y, dst=difference, dtype=cv2.CV_32F)
+        cv2.multiply(total, total, dst=total2)
+        cv2.multiply(difference, difference, dst=difference2)
+        cv2.addWeighted(total2, 0.5, difference2, 0.5, 0.0, dst=squares)  # x^2 + y^2
+        cv2.addWeighted(total2, 0.25, difference2, -0.25, 0.0, dst=cross)  # x y
+        mean_total, mean_difference = blur(total, total2), blur(difference, difference2)
+        mean_squares, mean_cross = blur(squares, total), blur(cross, difference)
+        luminance_top, luminance_bottom = squares[valid], cross[valid]  # buffers free again: reused as outputs
+        mean_total = cv2.multiply(mean_total, mean_total, dst=mean_total)
+        mean_difference = cv2.multiply(mean_difference, mean_difference, dst=mean_difference)
+        # 2 mu_x mu_y + C1 and mu_x^2 + mu_y^2 + C1
+        luminance_top = cv2.addWeighted(mean_total, 0.5, mean_difference, -0.5, c1, dst=luminance_top)
+        luminance_bottom = cv2.addWeighted(mean_total, 0.5, mean_difference, 0.5, c1, dst=luminance_bottom)
+        # contrast-structure (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2)
+        mean_cross = cv2.addWeighted(mean_cross, 2.0, luminance_top, -1.0, c1 + c2, dst=mean_cross)
+        mean_squares = cv2.addWeighted(mean_squares, 1.0, luminance_bottom, -1.0, c1 + c2, dst=mean_squares)
+        contrast = cv2.divide(mean_cross, mean_squares, dst=mean_cross)
+        luminance = cv2.divide(luminance_top, luminance_bottom, dst=luminance_top)
+        product = cv2.multiply(luminance, contrast, dst=luminance_bottom)
+        sums[0] += cv2.sumElems(product)[:channels]
+        contrast = cv2.max(contrast, 0.0, dst=contrast)
+        sums[1] += cv2.sumElems(contrast)[:channels]
+        if clamped_ssim:
+            sums[2] += cv2.sumElems(cv2.multiply(luminance, contrast, dst=luminance))[:channels]
+    means = sums / (out_rows * (width - 2 * pad))
+    return SsimStatistics(means[0], means[1], means[2] if clamped_ssim else None)
 
 
 def _average_pool(image: np.ndarray) -> np.ndarray:
