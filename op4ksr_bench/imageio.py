@@ -19,7 +19,8 @@ CMYK / YCbCr / LAB        converted to RGB by PIL
 anything else (F, 1, ...) ``1`` (bilevel) is expanded to 0/255; float modes are rejected
 ========================  ===================================================================
 
-Arrays are ``uint8`` ``H x W x 3``; tensors are ``float32`` ``[1, 3, H, W]`` in ``[0, 1]``. PNG output is
+Arrays are ``uint8`` ``H x W x 3``, C-contiguous and writable (never a read-only view of PIL's buffer);
+tensors are ``float32`` ``[1, 3, H, W]`` in ``[0, 1]``. PNG output is
 written deterministically (fixed compression level, no metadata, no timestamps) and atomically.
 """
 
@@ -101,7 +102,14 @@ def _to_rgb8(image: Image.Image, name: str) -> np.ndarray:
         image = image.convert("RGB")
     if image.mode != "RGB":
         raise ImageError(f"{name}: unsupported image mode {image.mode!r}; convert it to RGB")
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _owned(array: np.ndarray) -> np.ndarray:
+    """``array`` itself if it is writable and C-contiguous, else a copy that is (PIL hands out read-only views)."""
+    if array.flags.writeable and array.flags.c_contiguous:
+        return array
+    return np.array(array, dtype=np.uint8, order="C", copy=True)
 
 
 def _read_16bit_rgb_png(path: Path) -> np.ndarray | None:
@@ -136,15 +144,15 @@ def read_image(path: Path | str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if image.format == "PNG" and image.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
         exact = _read_16bit_rgb_png(path)
         if exact is not None:
-            return exact
-    return _to_rgb8(image, str(path))
+            return _owned(exact)
+    return _owned(_to_rgb8(image, str(path)))
 
 
 def decode_image_bytes(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode an in-memory image (e.g. a JPEG stream cut from a container) with the same policy."""
     if not data:
         raise ImageError(f"{name}: is empty (0 bytes)")
-    return _to_rgb8(_open_checked(data, name, max_pixels), name)
+    return _owned(_to_rgb8(_open_checked(data, name, max_pixels), name))
 
 
 def _png_bit_depth(path: Path) -> int:

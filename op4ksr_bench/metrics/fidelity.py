@@ -103,11 +103,7 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
 def _ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float, first: SsimStatistics | None = None) -> float:
     """MS-SSIM; ``first`` is the full-resolution pass if already computed (``_ssim_statistics(pred, ref)``)."""
     _check_pair(pred, ref)
-    minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
-    if min(pred.shape[:2]) < minimum:
-        raise ImageError(
-            f"ms-ssim needs images of at least {minimum}x{minimum} px, got {pred.shape[1]}x{pred.shape[0]}"
-        )
+    _check_ms_ssim_size(pred)
     x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
     for scale in range(len(MS_SSIM_WEIGHTS)):
@@ -121,6 +117,14 @@ def _ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float, first: SsimSt
     for cs, weight in zip(contrast_structure[:-1], MS_SSIM_WEIGHTS[:-1], strict=True):
         value *= cs**weight
     return float(value)
+
+
+def _check_ms_ssim_size(image: np.ndarray) -> None:
+    minimum = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 16
+    if min(image.shape[:2]) < minimum:
+        raise ImageError(
+            f"ms-ssim needs images of at least {minimum}x{minimum} px, got {image.shape[1]}x{image.shape[0]}"
+        )
 
 
 def _check_pair(pred: np.ndarray, ref: np.ndarray) -> None:
@@ -210,17 +214,16 @@ def _ssim_statistics(
 
 def _average_pool(image: np.ndarray) -> np.ndarray:
     """2x2 average pooling, stride 2; odd sizes are zero-padded by one pixel on both sides (pyiqa's ms_ssim)."""
+    import cv2
+
     image = image.astype(np.float32, copy=False)
     pad_y, pad_x = image.shape[0] % 2, image.shape[1] % 2
     if pad_y or pad_x:
         widths = [(pad_y, pad_y), (pad_x, pad_x)] + [(0, 0)] * (image.ndim - 2)
         image = np.pad(image, widths)
         image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
-    pooled = image[0::2, 0::2] + image[1::2, 0::2]
-    pooled += image[0::2, 1::2]
-    pooled += image[1::2, 1::2]
-    pooled *= 0.25
-    return pooled
+    # OpenCV's area interpolation at exactly half size is the 2x2 mean (same value as summing the four pixels)
+    return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
 
 
 # ------------------------------------------------------------------------------------------------------- classes
@@ -248,13 +251,28 @@ class _Fidelity(Metric):
         }
 
     def _prepare(self, pred: np.ndarray, ref: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Border-cropped pair in the metric's colour space (Y computed once per image object, shared)."""
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
         _check_pair(pred, ref)
-        pred, ref = crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
         if self.colour == "y":
-            return rgb_to_y(pred), rgb_to_y(ref)
-        return pred, ref
+            return tuple(  # type: ignore[return-value]
+                _MEMO.get(
+                    (image,),
+                    ("y", self.crop_border),
+                    lambda image=image: rgb_to_y(crop_border(image, self.crop_border)),
+                )
+                for image in (pred, ref)
+            )
+        return crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
+
+    def _ssim_pass(self, pred: np.ndarray, ref: np.ndarray | None) -> SsimStatistics:
+        """The full-resolution SSIM pass of the pair, shared by ``ssim`` and ``ms-ssim`` (same colour and crop)."""
+        if ref is None:
+            raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
+        _check_pair(pred, ref)
+        key = ("ssim-pass", self.colour, self.crop_border)
+        return _MEMO.get((pred, ref), key, lambda: _ssim_statistics(*self._prepare(pred, ref), DATA_RANGE))
 
 
 class PSNR(_Fidelity):
@@ -284,7 +302,7 @@ class SSIM(_Fidelity):
         return {**super().settings(), "window": "gaussian 11x11 sigma 1.5", "k1": SSIM_K1, "k2": SSIM_K2}
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
-        return {self.name: ssim(*self._prepare(pred, ref))}
+        return {self.name: float(np.mean(self._ssim_pass(pred, ref).ssim))}
 
 
 class SSIMY(SSIM):
@@ -304,4 +322,6 @@ class MSSSIM(_Fidelity):
         return {**super().settings(), "weights": list(MS_SSIM_WEIGHTS), "pooling": "2x2 mean, zero pad on odd"}
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
-        return {self.name: ms_ssim(*self._prepare(pred, ref))}
+        prepared = self._prepare(pred, ref)
+        _check_ms_ssim_size(prepared[0])
+        return {self.name: _ms_ssim(*prepared, DATA_RANGE, first=self._ssim_pass(pred, ref))}
