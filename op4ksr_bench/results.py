@@ -244,10 +244,8 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
         raise ValueError("no run folders to merge")
     first_folder, first, _ = loaded[0]
 
-    def identity(run: dict[str, Any]) -> tuple:
-        options = {k: v for k, v in run["method"]["options"].items() if k != "device"}
-        return (run["run_id"], run["suite"]["hash"], run["method"]["spec"], json.dumps(options, sort_keys=True),
-                sorted(run["metrics"]), run["seed"])  # fmt: skip
+    def identity(run: dict[str, Any]) -> tuple:  # the run id hashes the options that can change a number
+        return (run["run_id"], run["suite"]["hash"], run["method"]["card"]["name"], sorted(run["metrics"]), run["seed"])
 
     counts = set()
     indices = []

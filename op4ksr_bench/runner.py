@@ -248,8 +248,9 @@ def run_suite(
     options = method.options()
     identity = {
         "suite_hash": built.hash,
-        "method": spec,
-        "options": {**{k: v for k, v in options.items() if k != "device"}, "device_type": device.split(":")[0]},
+        "method": method.card.name,  # not the spec: spandrel:PATH names a machine-local path
+        "options": {k: v for k, v in options.items() if k not in method.local_options},
+        "device_type": device.split(":")[0],
         "metrics": {name: record.get("settings") for name, record in sorted(records.items())},
         "seed": seed,
         "package_version": __version__,

@@ -75,6 +75,9 @@ class Method:
     """How the runner times this method: ``measured`` per call (warm-up excluded, device synchronised),
     ``amortised`` (a batch run in :meth:`prepare`, its wall time divided over the images) or ``none``
     (precomputed outputs)."""
+    local_options: ClassVar[tuple[str, ...]] = ("device",)
+    """Options that cannot change the output (device index, a weights path whose sha256 is also an option):
+    left out of the run identity, so shards on different machines share one run id."""
     runs_in_process: ClassVar[bool] = True
     """False for methods whose outputs come from elsewhere (folders, external commands): they cannot be tiled."""
 

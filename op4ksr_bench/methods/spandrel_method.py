@@ -91,6 +91,8 @@ class SpandrelMethod(Method):
         scales=(1, 2, 3, 4, 8),
     )
 
+    local_options = ("device", "path")  # the file's sha256 is an option too
+
     def __init__(
         self,
         scale: int = 4,

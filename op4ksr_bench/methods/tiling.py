@@ -128,6 +128,7 @@ class TiledMethod(Method):
         if getattr(inner, "runs_in_process", True) is False:
             raise UsageError(f"{inner.card.name} does not run in this process and cannot be tiled here")
         self.inner = inner
+        self.local_options = inner.local_options
         self.tile = tile
         self.overlap = overlap
         self.stride = tile - overlap

@@ -94,3 +94,20 @@ def cli():
         )
 
     return run
+
+
+@pytest.fixture
+def rrdb_weights(tmp_path):
+    """A tiny random RRDBNet (ESRGAN) weights file that spandrel loads (growth 32, 8 features, 1 block)."""
+    from op4ksr_bench.methods.realesrgan import RrdbLayout, save_state_dict
+
+    layout = RrdbLayout(features=8, growth=32, blocks=1)
+    rng = np.random.default_rng(0)
+    state = {}
+    for key, out_channels, in_channels, _ in layout.convolutions():
+        weight = rng.normal(0, 1 / np.sqrt(in_channels * 9), (out_channels, in_channels, 3, 3))
+        state[f"{key}.weight"] = weight.astype(np.float32)
+        state[f"{key}.bias"] = np.zeros(out_channels, np.float32)
+    path = tmp_path / "tiny_rrdb.safetensors"
+    save_state_dict(path, state, {"source": "runner test"})
+    return path

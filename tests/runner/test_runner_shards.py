@@ -107,3 +107,20 @@ def test_torchrun_two_cpu_processes_shard_and_merge(bench_env, tmp_path):
     base = bench_env["results"] / "tiny@v1" / "bicubic"
     assert len(list(base.glob("run-*-shard*of2"))) == 2
     assert comparable(base / single.name) == comparable(single)
+
+
+def test_run_id_ignores_machine_local_paths(bench_env, tmp_path, rrdb_weights):
+    """Shards on machines with different paths to the same weights file share one run id."""
+    import shutil as files
+
+    bench_env["build"]("tiny", count=2)
+    first, second = tmp_path / "a" / "w.safetensors", tmp_path / "b" / "w.safetensors"
+    for path in (first, second):
+        path.parent.mkdir()
+        files.copyfile(rrdb_weights, path)
+    run(method=f"spandrel:{first}", shard="0/2", metrics="psnr")
+    run(method=f"spandrel:{second}", shard="1/2", metrics="psnr")
+    base = bench_env["results"] / "tiny@v1" / "spandrel-w.safetensors"
+    assert len(list(base.glob("run-*-shard*of2"))) == 2
+    merged = [path for path in base.glob("run-*") if "shard" not in path.name]
+    assert len(merged) == 1 and load_run(merged[0])[0]["counts"]["ok"] == 2
