@@ -23,7 +23,7 @@ browser-deps:
 demo: setup
 	$(BIN)/op4ksr-bench build-dataset --suite all --workers 2
 	$(BIN)/op4ksr-bench weights fetch
-	$(BIN)/op4ksr-bench run --method op4ksr --suite all
+	$(BIN)/op4ksr-bench run --method op4ksr --suite all --results leaderboard/results
 	$(BIN)/op4ksr-bench leaderboard --results leaderboard/results --out leaderboard
 
 # (2) Install everything the tests need and run them (CPU only, offline once installed).
@@ -33,6 +33,10 @@ test: setup browser-deps
 # Timed benchmarks (pytest-benchmark); not part of `make test`.
 bench: setup
 	$(BIN)/python -m pytest -q tests -k benchmark --benchmark-only --benchmark-columns=min,mean,max,rounds
+
+# Regenerate the published leaderboard of the default run (all default methods; see docs/leaderboard/README.md).
+leaderboard: setup
+	bash scripts/publish-leaderboard.sh
 
 lint: setup
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _default_file_mode() -> int:
+    """``0o666`` less the process umask: what ``open()`` would have given (mkstemp uses 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Create ``path`` through ``write(file)`` so that it appears complete or not at all."""
     path = Path(path)
@@ -24,6 +31,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, _default_file_mode())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

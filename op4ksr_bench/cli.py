@@ -28,7 +28,7 @@ app.add_typer(ls_app, name="ls")
 app.add_typer(weights_app, name="weights")
 
 DataOpt = Annotated[
-    Path | None, typer.Option("--data", help="Data folder [default: $OP4KSR_DATA or ~/.cache/op4ksr-bench/data].")
+    Path | None, typer.Option("--data", help="Data folder (default: $OP4KSR_DATA or ~/.cache/op4ksr-bench/data).")
 ]
 
 
@@ -187,7 +187,7 @@ def run_method(
     method: Annotated[str, typer.Option("--method", help="Method name or family:ARG (spandrel:PATH, folder:PATH).")],
     suite: Annotated[str, typer.Option("--suite", help="Suite name or 'all'.")] = "all",
     data: DataOpt = None,
-    results: Annotated[Path | None, typer.Option("--results", help="Results folder [default: ./results].")] = None,
+    results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: ./results).")] = None,
     metrics: Annotated[
         str | None, typer.Option("--metrics", help="Comma-separated metrics (default: suite's).")
     ] = None,
@@ -210,7 +210,7 @@ def run_method(
 @app.command("merge")
 def merge(
     runs: Annotated[list[Path], typer.Argument(help="Shard run folders to merge.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Merged run folder [default: beside the shards].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Merged run folder (default: beside the shards).")] = None,
 ) -> None:
     """Merge the shard runs of one method and suite into one run."""
     from op4ksr_bench.runner import cli_merge as run
@@ -223,7 +223,7 @@ def merge(
 
 @app.command("leaderboard")
 def leaderboard(
-    results: Annotated[Path | None, typer.Option("--results", help="Results folder [default: ./results].")] = None,
+    results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: ./results).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder for the static site.")] = Path("leaderboard"),
     data: DataOpt = None,
     crop: Annotated[

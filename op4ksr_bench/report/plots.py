@@ -49,6 +49,17 @@ def _margins(figure, width: float, height: float, *, bottom: float, top: float, 
     )
 
 
+def _log_seconds_axis(axis, seconds: list[float]) -> None:
+    """A log axis with plain labels at 1-2-5 steps, padded so that close points do not sit on the frame."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_xscale("log")
+    axis.set_xlim(min(seconds) / 2, max(seconds) * 2)
+    axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _pyplot():
     import matplotlib
 
@@ -92,7 +103,7 @@ def quality_latency(table: SuiteTable) -> tuple[bytes, str] | None:
             handles[number] = axis.scatter(
                 [seconds], [value], color=colours(number % 10), marker=marker, s=42, zorder=3, edgecolors="white"
             )
-        axis.set_xscale("log")
+        _log_seconds_axis(axis, [row.seconds.value for row in table.rows if row.seconds.value])
         axis.set_xlabel("seconds per image (log)", fontsize=9)
         axis.set_title(f"{column.name} ({column.direction})", fontsize=10)
         axis.tick_params(labelsize=8)

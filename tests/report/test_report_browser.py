@@ -123,3 +123,23 @@ def _suite_hash(results: Path) -> str:
 def test_artifacts_folder_is_ignored_by_git():
     ignore = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8")
     assert "/test-artifacts/" in ignore.split()
+
+
+def test_published_leaderboard_in_chromium(browser_page):
+    """The committed site opens offline: no console errors, every image and comparison page loads."""
+    page, problems, requests = browser_page
+    leaderboard = Path(__file__).resolve().parents[2] / "leaderboard"
+    if not (leaderboard / "index.html").is_file():
+        pytest.fail("leaderboard/ holds no published leaderboard; run scripts/publish-leaderboard.sh")
+    page.goto((leaderboard / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    assert _all_images_loaded(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "published-index.png"), full_page=True)
+    first = page.locator(".thumbs a").first
+    first.click()
+    page.wait_for_load_state("load")
+    assert "/compare/" in page.url and _all_images_loaded(page)
+    page.screenshot(path=str(ARTIFACTS / "published-compare.png"), full_page=True)
+    assert problems == [], problems
+    assert requests == [], f"the page tried to reach the network: {requests}"
