@@ -58,7 +58,20 @@ class Op4ksrMethod(Method):
         steps=1,
         patch_free=True,
         scales=(4,),
-        weights=(WeightRef("op4ksr-nano (reference_model/checkpoints/nano, in the repository)"),),
+        weights=(  # the shipped nano checkpoint (reference_model/checkpoints/nano, in the repository)
+            WeightRef(
+                "op4ksr-nano/transformer/diffusion_pytorch_model.safetensors",
+                "ab9079b2f551aa5f91212b5833c9010546115faf293c89946d9b746c4d7f83b7",
+            ),
+            WeightRef(
+                "op4ksr-nano/vae/diffusion_pytorch_model.safetensors",
+                "0b4fc1899ce3a6a9d9030dd674c99a8b025ef3a4567415e2cd31806ef0e93592",
+            ),
+            WeightRef(
+                "op4ksr-nano/prompt_embeddings.safetensors",
+                "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
+            ),
+        ),
     )
 
     def __init__(
