@@ -30,24 +30,28 @@ def read_samples(results: Path) -> list[dict]:
 def summarise(named: list[tuple[str, Path]]) -> str:
     """Markdown table: one line per model with image count, mean metrics and the dominant-period counts."""
     lines = [
-        "| model | images | PSNR (dB) | SSIM | PAS | dominant period (px: images) | s / image |",
-        "|---|---|---|---|---|---|---|",
+        "| model | images | PSNR (dB) | SSIM | PAS | PAS at 16 px | PAS at 32 px "
+        "| dominant period (px: images) | s / image |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, results in named:
         rows = read_samples(results)
         if not rows:
-            lines.append(f"| {name} | 0 | | | | | |")
+            lines.append(f"| {name} | 0 | | | | | | | |")
             continue
 
         def mean(key: str, rows=rows) -> str:
             values = [row["metrics"][key] for row in rows if row["metrics"].get(key) is not None]
             return f"{statistics.fmean(values):.4g}" if values else "n/a"
 
-        periods = collections.Counter(int(row["metrics"]["pas.period"]) for row in rows if "pas.period" in row["metrics"])
+        periods = collections.Counter(
+            int(row["metrics"]["pas.period"]) for row in rows if "pas.period" in row["metrics"]
+        )
         period_text = ", ".join(f"{period}: {count}" for period, count in sorted(periods.items())) or "n/a"
         seconds = statistics.fmean(row["seconds"] for row in rows)
         lines.append(
-            f"| {name} | {len(rows)} | {mean('psnr')} | {mean('ssim')} | {mean('pas')} | {period_text} | {seconds:.1f} |"
+            f"| {name} | {len(rows)} | {mean('psnr')} | {mean('ssim')} | {mean('pas')} | {mean('pas.p16')} "
+            f"| {mean('pas.p32')} | {period_text} | {seconds:.1f} |"
         )
     return "\n".join(lines)
 

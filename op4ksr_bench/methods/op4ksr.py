@@ -32,7 +32,8 @@ def shipped_checkpoint() -> Path:
     """The nano checkpoint folder inside the ``reference_model`` package."""
     import reference_model
 
-    return Path(reference_model.__file__).resolve().parent / "checkpoints" / "nano"
+    # __path__ rather than __file__: it also works if an old editable install maps the package as a namespace
+    return Path(next(iter(reference_model.__path__))).resolve() / "checkpoints" / "nano"
 
 
 class Op4ksrMethod(Method):
