@@ -145,5 +145,5 @@ def check_output(output: Any, lr_shape: tuple[int, ...], scale: int) -> str | No
         nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
         return f"non-finite values: {nan} NaN, {inf} Inf"
     if low < 0.0 or high > 1.0:
-        return f"values outside [0, 1]: min {low:.6g}, max {high:.6g}"
+        return f"values outside [0, 1]: min {low!r}, max {high!r}"
     return None

@@ -169,10 +169,17 @@ class TiledMethod(Method):
                     raise ValueError(
                         f"{self.inner.card.name} returned {tuple(result.shape)} for a tile, expected {expected}"
                     )
+                low, high = float(result.min()), float(result.max())
+                if not (0.0 <= low and high <= 1.0):  # also catches NaN: the blend must not hide a bad tile
+                    raise ValueError(
+                        f"{self.inner.card.name} returned values outside [0, 1] for a tile: min {low!r}, max {high!r}"
+                    )
                 output[:, :, row_start : row_start + tile_height, col_start : col_start + tile_width].addcmul_(
                     result.to(device=lr.device, dtype=torch.float32), weight_y * weight_x
                 )
-        return output
+        # Every output pixel is a convex combination of in-range tile values; float32 rounding of the weights can
+        # still put it a few ulp above 1 (or below 0). Clamping removes only that rounding, never a real excursion.
+        return output.clamp_(0.0, 1.0)
 
     def options(self) -> dict[str, Any]:
         tiling = {

@@ -100,3 +100,17 @@ def test_wrong_tile_output_is_reported():
 
     with pytest.raises(ValueError, match="for a tile"):
         TiledMethod(Broken(scale=4), tile=32).upscale(torch.rand(1, 3, 16, 16))
+
+
+def test_blend_of_white_tiles_stays_within_range():
+    """Float32 rounding of normalised weights must not push a convex blend of 1.0 values above 1."""
+    import torch
+
+    from op4ksr_bench.methods.base import check_output
+    from op4ksr_bench.methods.factory import create_method
+
+    method = create_method("bicubic", options={"tile": 96, "overlap": 40, "blend": "gaussian"})
+    lr = torch.ones(1, 3, 70, 90)
+    output = method.upscale(lr)
+    assert check_output(output, tuple(lr.shape), 4) is None
+    assert float(output.max()) <= 1.0 and float(output.min()) > 1.0 - 1e-6
