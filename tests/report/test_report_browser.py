@@ -34,6 +34,7 @@ def browser_page(tmp_path):
         )  # fmt: skip
         context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else (
             requests.append(route.request.url), route.abort()))  # fmt: skip
+        context.set_default_timeout(60_000)  # a loaded CI machine can be slow to decode the crops
         page = context.new_page()
         page.on(
             "console", lambda message: problems.append(message.text) if message.type in ("error", "warning") else None
@@ -49,7 +50,7 @@ def browser_page(tmp_path):
 def _all_images_loaded(page) -> bool:
     """Scroll to the end (thumbnails load lazily), wait until every image settled, and check none is broken."""
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function("Array.from(document.images).every(image => image.complete)", timeout=10_000)
+    page.wait_for_function("Array.from(document.images).every(image => image.complete)", timeout=60_000)
     page.evaluate("window.scrollTo(0, 0)")
     return page.evaluate(
         "document.images.length > 0 && Array.from(document.images).every(image => image.naturalWidth > 0)"
