@@ -28,7 +28,7 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, soft_wrap=True)  # messages stay one line, whatever the width
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
