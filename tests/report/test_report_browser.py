@@ -47,10 +47,22 @@ def browser_page(tmp_path):
             context.close()
 
 
+def _poll(page, expression: str, seconds: float = 60.0) -> None:
+    """Wait until ``expression`` is true. ``page.wait_for_function`` evaluates its predicate with ``eval`` inside the
+    page, which the site's Content-Security-Policy (no 'unsafe-eval') forbids, so poll from outside instead."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {expression}")
+        page.wait_for_timeout(100)
+
+
 def _all_images_loaded(page) -> bool:
     """Scroll to the end (thumbnails load lazily), wait until every image settled, and check none is broken."""
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function("Array.from(document.images).every(image => image.complete)", timeout=60_000)
+    _poll(page, "Array.from(document.images).every(image => image.complete)")
     page.evaluate("window.scrollTo(0, 0)")
     return page.evaluate(
         "document.images.length > 0 && Array.from(document.images).every(image => image.naturalWidth > 0)"
@@ -106,7 +118,7 @@ def test_leaderboard_in_chromium(compared, make_run, tmp_path, browser_page):
     slider.locator("input[type=range]").fill("70")
     assert slider.get_attribute("data-position") == "70"
     slider.locator("select.before").select_option(label="HR (ground truth)")
-    page.wait_for_function("document.querySelector('.slider img.before').src.endsWith('/hr.png')")
+    _poll(page, "document.querySelector('.slider img.before').src.endsWith('/hr.png')")
     assert _all_images_loaded(page)
     page.screenshot(path=str(ARTIFACTS / "leaderboard-compare.png"), full_page=True)
 
