@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -92,7 +91,6 @@ def test_killed_run_resumes_with_nothing_lost_and_no_duplicates(bench_env, tmp_p
     assert record["sessions"][-1]["images"] == 8 - rows_before
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")
 def test_torchrun_two_cpu_processes_shard_and_merge(bench_env, tmp_path):
     bench_env["build"]("tiny", count=5)
     single_results = tmp_path / "single"
