@@ -119,6 +119,7 @@ def test_wheel_installed_elsewhere_lists_and_runs(tmp_path):
     record = json.loads(run_json.read_text())
     assert record["status"] == "complete" and record["counts"]["ok"] == 1
     assert record["method"]["card"]["name"] == "bicubic"
+    assert record["environment"]["git_sha"] is None  # not the commit of a checkout the venv happens to sit in
     module_help = subprocess.run([str(python), "-m", "op4ksr_bench", "--help"], cwd=elsewhere, env=env,
                                  capture_output=True, text=True)  # fmt: skip
     assert module_help.returncode == 0 and "build-dataset" in module_help.stdout
