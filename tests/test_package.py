@@ -73,7 +73,13 @@ def test_wheel_installed_elsewhere_lists_and_runs(tmp_path):
                  "reference_model/checkpoints/nano/transformer/diffusion_pytorch_model.safetensors"]  # fmt: skip
     assert not [name for name in expected if name not in names]
 
-    venv = tmp_path / "venv"
+    # the venv sits inside an unrelated git checkout (as a project's .venv does): run.json must not claim its commit
+    checkout = tmp_path / "other-project"
+    checkout.mkdir()
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "unrelated"], cwd=checkout, check=True)
+    venv = checkout / ".venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
     purelib = subprocess.run(
