@@ -94,15 +94,15 @@ def test_wheel_installed_elsewhere_lists_and_runs(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     data = tmp_path / "data"
-    # a tiny built 4ksr-syn (its definition is the packaged one: OP4KSR_SUITES stays unset)
-    _runner_fixtures().build_suite(tmp_path / "unused", data, "4ksr-syn", 1, (16, 12), ["psnr"])
+    # a tiny built suite with its own definition folder, used by the run only (ls reads the packaged suites)
+    _runner_fixtures().build_suite(tmp_path / "definitions", data, "tiny", 1, (16, 12), ["psnr"])
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OP4KSR_SUITES", "PYTHONPATH"))}
     env.update(OP4KSR_DATA=str(data), OP4KSR_RESULTS=str(elsewhere / "results"))
     script = venv / "bin" / "op4ksr-bench"
 
-    def run(*args: str) -> str:
-        completed = subprocess.run([str(script), *args], cwd=elsewhere, env=env, capture_output=True, text=True,
-                                   timeout=600)  # fmt: skip
+    def run(*args: str, extra: dict[str, str] | None = None) -> str:
+        completed = subprocess.run([str(script), *args], cwd=elsewhere, env={**env, **(extra or {})},
+                                   capture_output=True, text=True, timeout=600)  # fmt: skip
         assert completed.returncode == 0, f"{args}: {completed.stderr[-2000:]}"
         return completed.stdout
 
@@ -120,7 +120,8 @@ def test_wheel_installed_elsewhere_lists_and_runs(tmp_path):
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert checkpoint.startswith(purelib) and Path(checkpoint, "transformer", "config.json").is_file()
-    run("run", "--method", "bicubic", "--suite", "4ksr-syn", "--metrics", "psnr", "--limit", "1")
+    definitions = {"OP4KSR_SUITES": str(tmp_path / "definitions")}
+    run("run", "--method", "bicubic", "--suite", "tiny", "--metrics", "psnr", "--limit", "1", extra=definitions)
     (run_json,) = (elsewhere / "results").rglob("run.json")
     record = json.loads(run_json.read_text())
     assert record["status"] == "complete" and record["counts"]["ok"] == 1
