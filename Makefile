@@ -37,7 +37,8 @@ test: setup browser-deps
 
 # Timed benchmarks (pytest-benchmark); not part of `make test`.
 bench: setup
-	$(BIN)/python -m pytest -q tests -k benchmark --benchmark-only --benchmark-columns=min,mean,max,rounds
+	$(BIN)/python -m pytest -q tests -m "not gpu" -k benchmark --benchmark-enable --benchmark-only \
+		--benchmark-columns=min,mean,max,rounds
 
 # Regenerate the published leaderboard of the default run (all default methods; see docs/leaderboard/README.md).
 leaderboard: setup
