@@ -324,7 +324,8 @@ def evaluate(
             method). For a callable, scalar options are recorded with the run and are part of its identity.
         name: A callable's method name (default ``MODULE.QUALNAME``; required for lambdas).
         inputs: A callable's image type: ``numpy`` or ``torch``.
-        scale: A callable's scale factor (default: each suite's).
+        scale: The one scale factor a callable produces: suites of another scale raise ``UsageError`` (with
+            ``suite="all"`` they are skipped with a warning). Default: the callable is given every suite's scale.
         device: ``cpu``, ``cuda``, ``cuda:1`` ...
         dtype: ``float32``, ``bfloat16`` or ``float16`` (for a callable: recorded only).
         seed: Seed for any random choice of the method (per image: derived from this and the image id).
@@ -366,8 +367,8 @@ def evaluate(
         if suite_scale not in built_methods:
             try:
                 built_methods[suite_scale] = _make_method(
-                    method, scale=suite_scale if scale is None else scale, device=device, dtype=dtype,
-                    options=options, name=name, inputs=inputs, create_method=create_method,
+                    method, scale=suite_scale, native_scale=scale, device=device, dtype=dtype, options=options,
+                    name=name, inputs=inputs, create_method=create_method,
                 )  # fmt: skip
             except UsageError as error:
                 if suite_text == "all" and "supports scale" in str(error):
@@ -389,11 +390,13 @@ def evaluate(
     return frame
 
 
-def _make_method(method, *, scale, device, dtype, options, name, inputs, create_method) -> tuple[Any, str]:
+def _make_method(
+    method, *, scale, native_scale, device, dtype, options, name, inputs, create_method
+) -> tuple[Any, str]:
     """``(configured method, spec recorded in run.json)`` for a spec string or a callable."""
     if isinstance(method, str):
-        if name is not None or inputs != "numpy":
-            raise UsageError("name= and inputs= are for Python callables; a method spec takes options= instead")
+        if name is not None or inputs != "numpy" or native_scale is not None:
+            raise UsageError("name=, inputs= and scale= are for Python callables; a method spec takes options=")
         return create_method(method, scale=scale, device=device, dtype=dtype, options=options), method
     if not callable(method):
         raise UsageError(f"method must be a method spec (see list_methods()) or a callable, got {method!r}")
@@ -402,7 +405,9 @@ def _make_method(method, *, scale, device, dtype, options, name, inputs, create_
 
     tiling = {key: options[key] for key in TILING_KEYS if key in options}
     rest = {key: value for key, value in options.items() if key not in TILING_KEYS}
-    configured = CallableMethod(method, name=name, inputs=inputs, scale=scale, device=device, dtype=dtype, **rest)
+    configured = CallableMethod(
+        method, name=name, inputs=inputs, scale=scale, native_scale=native_scale, device=device, dtype=dtype, **rest
+    )
     spec = configured.spec
     if tiling:
         from op4ksr_bench.methods.tiling import TiledMethod

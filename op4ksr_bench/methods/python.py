@@ -71,7 +71,9 @@ class CallableMethod(Method):
         function: The callable.
         name: Method name in results and on the leaderboard (letters, digits, ``._+-``); default ``MODULE.QUALNAME``.
         inputs: ``numpy`` (``uint8`` HxWx3 arrays) or ``torch`` (``[1, 3, H, W]`` float tensors in [0, 1]).
-        scale: Upscaling factor the callable produces.
+        scale: Upscaling factor the runner asks for (the suite's).
+        native_scale: The one factor the callable produces, if it has one: other scales then raise ``UsageError``
+            (``--suite all`` skips those suites). Default: whatever ``scale`` asks for.
         device: Torch device the LR tensor is put on (``inputs="torch"``).
         dtype: Recorded only: the callable chooses its own precision.
         spec: How the callable was named (``python:MODULE:CALLABLE``), recorded in ``run.json``.
@@ -87,6 +89,7 @@ class CallableMethod(Method):
         name: str | None = None,
         inputs: Inputs = "numpy",
         scale: int = 4,
+        native_scale: int | None = None,
         device: str = "cpu",
         dtype: str = "float32",
         spec: str | None = None,
@@ -97,8 +100,9 @@ class CallableMethod(Method):
             raise UsageError(f"{function!r} is not callable; pass a function taking an LR image")
         if inputs not in INPUTS:
             raise UsageError(f"inputs must be one of {list(INPUTS)}, got {inputs!r}")
-        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
-            raise UsageError(f"scale must be a positive integer, got {scale!r}")
+        for key, value in (("scale", scale), ("native_scale", native_scale)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise UsageError(f"{key} must be a positive integer, got {value!r}")
         name = default_name(function) if name is None else str(name)
         if not _NAME.match(name):
             raise UsageError(f"method name {name!r}: use letters, digits and . _ + - (it names the results folder)")
@@ -110,7 +114,8 @@ class CallableMethod(Method):
         if unknown:
             raise UsageError(f"card: unknown field(s) {', '.join(unknown)}")
         fields.update(card or {})
-        self.card = MethodCard(name=name, scales=(scale,), **fields)  # per instance: each callable has its own
+        scales = (scale,) if native_scale is None else (native_scale,)
+        self.card = MethodCard(name=name, scales=scales, **fields)  # per instance: each callable has its own
         super().__init__(scale=scale, device=device, dtype=dtype)
         self.function = function
         self.inputs = inputs

@@ -242,3 +242,15 @@ def test_load_results_reads_every_run_below_a_folder(bench_env):
     assert len(one) == len(frame[frame["run_path"] == frame["run_path"][0]])
     with pytest.raises(UsageError, match="not a folder"):
         ob.load_results(bench_env["results"] / "nothing")
+
+
+def test_a_callable_of_one_scale_skips_other_suites_under_all(bench_env, caplog):
+    bench_env["build"]("tiny", count=1)
+    bench_env["build"]("half", count=1, scale=2)
+    frame = ob.evaluate(nearest, "all", scale=4, metrics=["psnr"], progress=False)
+    assert set(frame["suite"]) == {"tiny"} and (frame["status"] == "ok").all()
+    assert "skipping half (x2)" in caplog.text
+    with pytest.raises(UsageError, match=r"supports scale \(4,\), not x2"):
+        ob.evaluate(nearest, "half", scale=4, metrics=["psnr"])
+    with pytest.raises(UsageError, match="scale= are for Python callables"):
+        ob.evaluate("bicubic", "tiny", scale=4)
