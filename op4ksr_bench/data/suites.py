@@ -1,4 +1,5 @@
-"""Suite definitions: small YAML files in the repository's ``datasets/`` folder (override: ``$OP4KSR_SUITES``).
+"""Suite definitions: small YAML files in the repository's ``datasets/`` folder, shipped in the package as
+``op4ksr_bench/suites/`` (override: ``$OP4KSR_SUITES``).
 
 A suite YAML holds ``name``, ``version``, ``task`` (``synthetic`` | ``real`` | ``train`` | ``paired``), ``scale``,
 ``variant`` and sizes, ``count``, ``seed``, ``crop_border``, ``metrics``, ``source`` (image sources and how the
@@ -29,10 +30,25 @@ _KNOWN_KEYS = {
 
 
 def suites_dir() -> Path:
-    """``$OP4KSR_SUITES`` if set, else the repository's ``datasets/`` folder."""
+    """``$OP4KSR_SUITES`` if set, else the suite YAMLs shipped in the package, else the checkout's ``datasets/``.
+
+    A built wheel carries ``datasets/*.yaml`` as package data in ``op4ksr_bench/suites/`` (see ``setup.py``);
+    a source checkout (``PYTHONPATH`` or an editable install) reads ``datasets/`` beside ``pyproject.toml``.
+    """
     if os.environ.get("OP4KSR_SUITES"):
         return Path(os.environ["OP4KSR_SUITES"])
-    return Path(__file__).resolve().parents[2] / "datasets"
+    from importlib import resources
+
+    shipped = resources.files("op4ksr_bench") / "suites"
+    if shipped.is_dir():
+        return Path(str(shipped))
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file():  # never site-packages/datasets (the Hugging Face library)
+        return checkout / "datasets"
+    raise UsageError(
+        "no suite definitions found: this op4ksr_bench install lacks op4ksr_bench/suites/; reinstall it from a "
+        "wheel or the repository, or set $OP4KSR_SUITES to a folder of suite YAML files"
+    )
 
 
 @dataclass(frozen=True)

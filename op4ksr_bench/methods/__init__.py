@@ -12,5 +12,5 @@ METHODS.register("lanczos", "op4ksr_bench.methods.interpolation:LanczosMethod")
 METHODS.register("realesrgan-x4plus", "op4ksr_bench.methods.realesrgan:RealEsrganMethod")
 METHODS.register("op4ksr", "op4ksr_bench.methods.op4ksr:Op4ksrMethod")
 
-PARAMETRISED = ("spandrel", "folder", "external")
+PARAMETRISED = ("spandrel", "folder", "external", "python")
 """Families spelled ``family:ARG`` on the command line."""

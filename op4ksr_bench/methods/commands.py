@@ -62,3 +62,4 @@ def ls_methods() -> None:
     typer.echo(
         "      external:CARD.yaml (your own card); any in-process method: --opt tile=N --opt overlap=M --opt blend=B"
     )
+    typer.echo("      python:MODULE:CALLABLE or python:FILE.py:CALLABLE (your Python function; docs/api.md)")

@@ -1,8 +1,9 @@
 """Turn a method spec and ``--opt`` options into a ready :class:`~op4ksr_bench.methods.base.Method`.
 
 Specs: a registered name (``bicubic``, ``lanczos``, ``realesrgan-x4plus``, ``op4ksr``) or ``family:ARG`` with
-family ``spandrel`` (a weights file), ``folder`` (precomputed outputs) or ``external`` (a card name or a YAML
-card file). Options are the method's constructor keyword arguments; ``tile``, ``overlap`` and ``blend`` are
+family ``spandrel`` (a weights file), ``folder`` (precomputed outputs), ``external`` (a card name or a YAML
+card file) or ``python`` (``MODULE:CALLABLE``: :mod:`op4ksr_bench.methods.python`).
+Options are the method's constructor keyword arguments; ``tile``, ``overlap`` and ``blend`` are
 taken out and wrap the method in the tiling engine (:class:`~op4ksr_bench.methods.tiling.TiledMethod`).
 """
 
@@ -108,6 +109,12 @@ def create_method(
             from op4ksr_bench.methods.folder import FolderMethod as cls
 
             kwargs = {**base_kwargs, "path": argument, **options}
+        elif family == "python":
+            from op4ksr_bench.methods.python import CallableMethod as cls
+            from op4ksr_bench.methods.python import load_callable
+
+            function, name = load_callable(argument)
+            kwargs = {**base_kwargs, "name": name, **options, "function": function, "spec": spec}
         else:
             from op4ksr_bench.methods.external import ExternalMethod as cls
 

@@ -117,6 +117,8 @@ def git_sha() -> str | None:
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
+    if not (root.parent / "pyproject.toml").is_file():  # installed: site-packages may sit in another checkout
+        return None
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
