@@ -197,13 +197,19 @@ def run_method(
     seed: Annotated[int, typer.Option("--seed", help="Seed for any random choice of the method.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N images of each suite.")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only shard I of N (0-based).")] = None,
+    ids: Annotated[
+        str | None, typer.Option("--ids", help="Only these image ids: a,b,c; shell globs allowed ('enl-*').")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start the run over: delete its folder instead of resuming it.")
+    ] = False,
 ) -> None:
     """Run a method on suites: infer, save 8-bit PNGs, score, record speed and memory. Resumes by default."""
     from op4ksr_bench.runner import cli_run as run
 
     run(
         method=method, suite=suite, data=data, results=results, metrics=metrics, opts=opt or [], device=device,
-        dtype=dtype, seed=seed, limit=limit, shard=shard,
+        dtype=dtype, seed=seed, limit=limit, shard=shard, ids=ids, fresh=fresh,
     )  # fmt: skip
 
 
