@@ -193,16 +193,19 @@ def resolve_suites(suite: str, data_dir: Path, echo) -> list:
     Raises:
         ManifestError: a named suite is not built, or ``all`` finds none built.
     """
+    from op4ksr_bench.data.custom import built_suite_names, is_built_here
     from op4ksr_bench.data.manifest import BuiltSuite
     from op4ksr_bench.data.suites import load_suite_spec, suite_names
 
     if suite != "all":
         names = [name.strip() for name in suite.split(",") if name.strip()]
         for name in names:
-            load_suite_spec(name)  # unknown names fail with "did you mean"
+            if not is_built_here(data_dir, name):  # a custom suite is defined by its data folder's suite.yaml
+                load_suite_spec(name)  # unknown names fail with "did you mean"
         return [BuiltSuite.open(data_dir, name) for name in names]
     built = []
-    for name in suite_names():
+    defined = suite_names()
+    for name in [*defined, *(name for name in built_suite_names(data_dir) if name not in defined)]:
         if load_suite_spec(name).task == "train":
             continue
         try:

@@ -170,9 +170,15 @@ def _check_photo(spec, photo, measure, curation, accepted) -> str | tuple[PhotoM
     if photo.width and photo.height:  # cheap header check before decoding
         long_side, short_side = max(photo.width, photo.height), min(photo.width, photo.height)
         if long_side < curation.min_long_side or short_side < curation.min_short_side:
-            return f"resolution: {photo.width}x{photo.height} below {curation.min_long_side}x{curation.min_short_side}"
+            return (
+                f"resolution: {photo.width}x{photo.height} (long side {long_side}, short side {short_side} px) below "
+                f"the minimum long side {curation.min_long_side} / short side {curation.min_short_side} px"
+            )
         if curation.max_long_side is not None and long_side > curation.max_long_side:
-            return f"resolution: {photo.width}x{photo.height} long side above {curation.max_long_side}"
+            return (
+                f"resolution: {photo.width}x{photo.height} long side {long_side} px above the maximum "
+                f"{curation.max_long_side} px"
+            )
         if spec.hr_size and spec.crop.get("mode") == "fixed":
             if photo.width < spec.hr_size[0] or photo.height < spec.hr_size[1]:
                 return f"crop: {spec.hr_size[0]}x{spec.hr_size[1]} does not fit {photo.width}x{photo.height}"
