@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -256,3 +257,49 @@ def test_run_json_records_the_identity(bench_env):
     from op4ksr_bench.identity import run_id
 
     assert run_id(record["identity"]) == record["run_id"] == folder.name
+
+
+SCRIPT = """\
+import argparse, pathlib
+from PIL import Image
+parser = argparse.ArgumentParser()
+parser.add_argument("--input")
+parser.add_argument("--output")
+parser.add_argument("--resample", type=int)
+args = parser.parse_args()
+for path in sorted(pathlib.Path(args.input).iterdir()):
+    image = Image.open(path)
+    image.resize((image.width * 4, image.height * 4), args.resample).save(pathlib.Path(args.output) / path.name)
+"""
+
+
+def test_external_card_without_a_repository_and_its_script_in_the_identity(bench_env, tmp_path, capsys):
+    bench_env["build"]("tiny", count=2)
+    script = tmp_path / "upscale.py"
+    script.write_text(SCRIPT.replace("args.resample", "0 if args.resample is None else args.resample"))
+    card = tmp_path / "pil.yaml"
+    card.write_text(
+        "name: pil\ndisplay_name: PIL resize\nrepository: https://example.org/pil\nlicence: MIT-CMU\nbackbone: none\n"
+        "family: interpolation\nsteps: 0\noutput: '{id}.png'\noptions: {script: null}\n"
+        "command: '{python} {script} --input {input_dir} --output {output_dir} --resample 0'\n"
+    )
+    method = create_method(f"external:{card}", options={"script": str(script)})  # no --opt repo= needed
+    assert Path(method.values["python"]).is_absolute()  # {python}: the interpreter on PATH, resolved and recorded
+    run(f"external:{card}", opts=[f"script={script}", f"python={sys.executable}"], metrics="psnr")
+    (first,) = runs(bench_env["results"], "external-pil")
+    record, samples = load_run(first)
+    assert record["counts"]["ok"] == 2 and (first / "work" / "command.log").is_file()
+    assert len(record["identity"]["content"]["files"]["script"]) == 64 and "card" not in record["identity"]["options"]
+    script.write_text(SCRIPT.replace("args.resample", "3"))  # the method changed: bicubic instead of nearest
+    capsys.readouterr()
+    run(f"external:{card}", opts=[f"script={script}", f"python={sys.executable}"], metrics="psnr")
+    assert len(runs(bench_env["results"], "external-pil")) == 2
+    assert "different inputs (files changed)" in capsys.readouterr().err
+
+
+def test_ls_methods_says_where_op4ksr_weights_come_from():
+    from op4ksr_bench.methods.commands import method_rows
+
+    (row,) = [row for row in method_rows() if row[0] == "op4ksr"]
+    assert row[-1].startswith("present, shipped in the repository (reference_model/checkpoints/nano/)")
+    assert "catalogue" not in row[-1]
