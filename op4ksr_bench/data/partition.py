@@ -22,6 +22,7 @@ from op4ksr_bench.data.curation import (
     CropChoice,
     CurationConfig,
     PhotoMeasurement,
+    crop_candidates,
     hamming,
     photo_rejection,
     select_crop,
@@ -107,7 +108,12 @@ def choose_crops(spec: SuiteSpec, photo: SourceImage, measurement: PhotoMeasurem
         return f"crop: {width}x{height} does not fit {measurement.width}x{measurement.height}"
     choice = select_crop(measurement, width, height, curation.max_flat_fraction)
     if choice is None:
-        return f"flat: every {width}x{height} crop has over {curation.max_flat_fraction:.0%} flat blocks"
+        candidates = crop_candidates(measurement, width, height)
+        least = min((candidate.flat_fraction for candidate in candidates), default=1.0)
+        return (
+            f"flat: every {width}x{height} crop has over {curation.max_flat_fraction:.0%} flat blocks "
+            f"(the least flat has {least:.0%})"
+        )
     return [choice]
 
 
