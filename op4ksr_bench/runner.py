@@ -8,8 +8,11 @@ the output (shape ``[1, 3, h*s, w*s]``, finite, within ``[0, 1]``), save it as a
 code path of ``op4ksr-bench score``. A failure of any step fails that image with its reason; the run goes on.
 
 Resume: the run folder's name is a hash of everything that can change a number (suite hash, method spec and
-options in effect, metric settings, seed, dtype, device type, package version), so a rerun finds the same
-folder and skips images whose row is ``ok`` with the same input hash and an intact output file. Rows are
+options in effect, metric settings, seed, dtype, device type, package version, and the sha256 of the files the
+method reads: :mod:`op4ksr_bench.identity`), so a rerun finds the same folder and skips images whose row is
+``ok`` with the same input hash and an intact output file; changed outputs, weights or cards give a new folder
+(with a warning naming the older run), and ``--fresh`` deletes the folder first. ``--ids`` picks images by id
+or glob; while one image runs longer than :data:`HEARTBEAT_SECONDS`, a heartbeat line says so. Rows are
 appended and fsynced one by one; a rerun first rewrites ``samples.jsonl`` without a torn tail and without the
 rows it will redo.
 
