@@ -90,6 +90,10 @@ def test_pairs_are_imported_with_checks_and_run_under_their_name(tmp_path, monke
     record, samples = load_run(folder)
     assert record["suite"]["name"] == "my-pairs" and record["counts"]["ok"] == 3
     assert all(sample["metrics"]["psnr"] > 15 for sample in samples)
+    from op4ksr_bench.report.commands import leaderboard
+
+    leaderboard(results=results, out=tmp_path / "site", data=data, crops=[], crop_size=16)
+    assert ">my-pairs v1<" in (tmp_path / "site" / "index.html").read_text()  # its own table, under its name
 
 
 def test_pairs_problems_are_all_listed(tmp_path, monkeypatch):
