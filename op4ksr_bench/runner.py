@@ -272,13 +272,19 @@ def cli_run(
     suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
     patterns = parse_ids(ids)
     check_ids(suites, patterns)
-    for built in suites:
+    for built in list(suites):
         refused = without_ground_truth(built, metric_names or [])
         if metric_names and len(refused) == len(metric_names):
+            if suite == "all":
+                echo(f"warning: skipping {built.spec.name}: it has no ground truth for {','.join(refused)}")
+                suites.remove(built)
+                continue
             raise UsageError(
                 f"--metrics {','.join(refused)}: full-reference metrics need ground truth and suite "
                 f"{built.spec.name} has none; ask for no-reference metrics ({', '.join(built.spec.metrics[:4])}, ...)"
             )
+    if not suites:
+        raise UsageError(f"--metrics {metrics}: no selected suite has the ground truth these metrics need")
     methods: dict[int, Any] = {}
     outcomes = []
     for built in suites:

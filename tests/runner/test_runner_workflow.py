@@ -183,6 +183,10 @@ def test_fr_metric_on_a_suite_without_ground_truth(bench_env, capsys):
     assert set(record["metrics"]) == {"glcm"}
     assert all(set(sample["metrics"]) == {"glcm"} for sample in samples)
     assert "skipping psnr on real: no ground truth" in capsys.readouterr().err
+    bench_env["build"]("tiny", count=1)
+    run(suite="all", metrics="psnr")  # every suite: the one without ground truth is skipped, the other runs
+    assert "skipping real: it has no ground truth for psnr" in capsys.readouterr().err
+    assert len(runs(bench_env["results"], "bicubic")) == 1
 
 
 class _Waits(Method):
