@@ -180,12 +180,14 @@ def run_id(identity: dict[str, Any]) -> str:
 
 
 def older_runs_with_other_content(
-    method_folder: Path, run_id_: str, spec: str, identity: dict
+    method_folder: Path, run_id_: str, spec: str, identity: dict, user_options: dict | None = None
 ) -> list[tuple[str, str]]:
     """Runs beside ``run_id_`` of the same spec and settings whose method inputs differ, newest first.
 
-    Compares the ``identity`` stored in each sibling's ``run.json`` (runs written before identities were stored
-    are not compared): same everything but ``content``. Returns ``(run folder name, what changed)`` pairs.
+    Compares the ``identity`` stored in each sibling's ``run.json``: same everything but ``content``. A run
+    written before identities were stored counts when its spec, ``--opt`` options, suite hash and seed are the
+    same (its inputs were not recorded, so they may differ). Returns ``(run folder name, what changed)`` pairs,
+    with ``""`` for what changed when the older run did not record its inputs.
     """
     if not method_folder.is_dir():
         return []
@@ -200,7 +202,16 @@ def older_runs_with_other_content(
         except (OSError, ValueError):
             continue
         stored = other.get("identity")
-        if not isinstance(stored, dict) or other.get("method", {}).get("spec") != spec:
+        if other.get("method", {}).get("spec") != spec:
+            continue
+        if not isinstance(stored, dict):
+            same = (
+                other.get("method", {}).get("user_options") == (user_options or {})
+                and other.get("suite", {}).get("hash") == identity.get("suite_hash")
+                and other.get("seed") == identity.get("seed")
+            )
+            if same and identity.get("content"):
+                found.append((str(other.get("started_at", "")), path.parent.name, ""))
             continue
         theirs = stored.get("content") or {}
         if {key: value for key, value in stored.items() if key != "content"} != without or theirs == mine:

@@ -373,9 +373,10 @@ def run_suite(
     base = run_folder(results_root, suite_spec.name, suite_spec.version, slug, run_id)
     folder = base.parent / shard_folder_name(run_id, *shard) if shard else base
     outcome = SuiteOutcome(suite=suite_spec.name, folder=folder)
-    for other, changed in older_runs_with_other_content(base.parent, run_id, spec, identity):
-        echo(f"warning: {base.parent / other} ran {spec} with the same settings on different inputs ({changed} "
-             f"changed); its numbers stay there and this is a new run, {run_id}")  # fmt: skip
+    for other, changed in older_runs_with_other_content(base.parent, run_id, spec, identity, user_options):
+        inputs = f"on different inputs ({changed} changed)" if changed else "before its inputs were hashed"
+        echo(f"warning: {base.parent / other} ran {spec} with the same settings {inputs}; its numbers stay "
+             f"there and this is a new run, {run_id}")  # fmt: skip
     if fresh and folder.exists():
         echo(f"[{suite_spec.name}] --fresh: starting {folder} over")
         shutil.rmtree(folder)

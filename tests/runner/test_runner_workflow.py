@@ -67,6 +67,23 @@ def test_changed_folder_outputs_start_a_new_run_and_warn(bench_env, capsys):
     assert f"{first}" in err and "different inputs (outputs changed)" in err
 
 
+def test_an_older_run_without_a_recorded_identity_is_named(bench_env, capsys):
+    data = bench_env["build"]("tiny", count=1)
+    outputs = bicubic_outputs(data, bench_env["results"].parent / "mysr")
+    run(f"folder:{outputs}")
+    (first,) = runs(bench_env["results"], "folder-mysr")
+    record = json.loads((first / "run.json").read_text())
+    del record["identity"]  # as written before run identities were stored
+    (first / "run.json").write_text(json.dumps(record))
+    renamed = first.parent / "run-000000000000"
+    first.rename(renamed)
+    capsys.readouterr()
+    run(f"folder:{outputs}")
+    assert f"{renamed} ran folder:{outputs} with the same settings before its inputs were hashed" in (
+        capsys.readouterr().err
+    )
+
+
 def test_folder_identity_does_not_depend_on_the_folder_path(bench_env, tmp_path):
     data = bench_env["build"]("tiny", count=2)
     built = BuiltSuite.open(bench_env["data"], "tiny")
