@@ -324,3 +324,19 @@ def test_ls_methods_says_where_op4ksr_weights_come_from():
     (row,) = [row for row in method_rows() if row[0] == "op4ksr"]
     assert row[-1].startswith("present, shipped in the repository (reference_model/checkpoints/nano/)")
     assert "catalogue" not in row[-1]
+
+
+def test_hash_cache_remembers_large_files_and_notices_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    from op4ksr_bench import identity
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(identity, "CACHE_MIN_BYTES", 4)
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"first weights")
+    assert identity.file_sha256(path) == hashlib.sha256(b"first weights").hexdigest()
+    cache = json.loads((tmp_path / "cache" / "op4ksr-bench" / "sha256.json").read_text())
+    assert cache[str(path.resolve())]["sha256"] == hashlib.sha256(b"first weights").hexdigest()
+    path.write_bytes(b"other weights, retrained")
+    assert identity.file_sha256(path) == hashlib.sha256(b"other weights, retrained").hexdigest()
