@@ -87,7 +87,10 @@ def build_dataset(
     suite: Annotated[str, typer.Option("--suite", help="Suite name or 'all' (train + the three 4KSR suites).")] = "all",
     source: Annotated[
         list[str] | None,
-        typer.Option("--source", help="Image source: debian | folder:PATH | hf:DATASET[:SPLIT] (repeatable)."),
+        typer.Option(
+            "--source",
+            help="Image source: debian | folder:PATH | hf:DATASET[:SPLIT] | pairs:LR_DIR,HR_DIR (repeatable).",
+        ),
     ] = None,
     data: DataOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Cap on images per suite.")] = None,
@@ -97,11 +100,25 @@ def build_dataset(
     div4k: Annotated[
         Path | None, typer.Option("--div4k", help="Folder of a local DIV4K-50 copy to import as suite div4k-50.")
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Build your own suite under this name: the --suite recipe (default 4ksr-syn) from --source "
+            "folder:PATH, or your LR/HR pairs from --source pairs:LR_DIR,HR_DIR.",
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Build the suite a YAML file defines (keys of datasets/*.yaml).")
+    ] = None,
 ) -> None:
     """Build suites from real photographs: curate, crop, degrade, and write checksummed manifests."""
     from op4ksr_bench.data.commands import build_dataset as run
 
-    run(suite=suite, sources=source or [], data=data, limit=limit, seed=seed, workers=workers, force=force, div4k=div4k)
+    run(
+        suite=suite, sources=source or [], data=data, limit=limit, seed=seed, workers=workers, force=force,
+        div4k=div4k, name=name, spec_file=spec,
+    )  # fmt: skip
 
 
 @app.command("validate")
@@ -197,13 +214,19 @@ def run_method(
     seed: Annotated[int, typer.Option("--seed", help="Seed for any random choice of the method.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N images of each suite.")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: run only shard I of N (0-based).")] = None,
+    ids: Annotated[
+        str | None, typer.Option("--ids", help="Only these image ids: a,b,c; shell globs allowed ('enl-*').")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start the run over: delete its folder instead of resuming it.")
+    ] = False,
 ) -> None:
     """Run a method on suites: infer, save 8-bit PNGs, score, record speed and memory. Resumes by default."""
     from op4ksr_bench.runner import cli_run as run
 
     run(
         method=method, suite=suite, data=data, results=results, metrics=metrics, opts=opt or [], device=device,
-        dtype=dtype, seed=seed, limit=limit, shard=shard,
+        dtype=dtype, seed=seed, limit=limit, shard=shard, ids=ids, fresh=fresh,
     )  # fmt: skip
 
 

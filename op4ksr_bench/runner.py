@@ -8,8 +8,11 @@ the output (shape ``[1, 3, h*s, w*s]``, finite, within ``[0, 1]``), save it as a
 code path of ``op4ksr-bench score``. A failure of any step fails that image with its reason; the run goes on.
 
 Resume: the run folder's name is a hash of everything that can change a number (suite hash, method spec and
-options in effect, metric settings, seed, dtype, device type, package version), so a rerun finds the same
-folder and skips images whose row is ``ok`` with the same input hash and an intact output file. Rows are
+options in effect, metric settings, seed, dtype, device type, package version, and the sha256 of the files the
+method reads: :mod:`op4ksr_bench.identity`), so a rerun finds the same folder and skips images whose row is
+``ok`` with the same input hash and an intact output file; changed outputs, weights or cards give a new folder
+(with a warning naming the older run), and ``--fresh`` deletes the folder first. ``--ids`` picks images by id
+or glob; while one image runs longer than :data:`HEARTBEAT_SECONDS`, a heartbeat line says so. Rows are
 appended and fsynced one by one; a rerun first rewrites ``samples.jsonl`` without a torn tail and without the
 rows it will redo.
 
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +37,6 @@ from typing import Any
 
 import typer
 
-from op4ksr_bench import __version__
 from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.methods.base import check_output
 from op4ksr_bench.methods.profiling import environment_record
@@ -45,6 +48,8 @@ WARMUP_SIZE = 64
 """Side (LR pixels) of the top-left crop of the first image used for the untimed warm-up call."""
 OUTPUT_PNG_LEVEL = 1
 """zlib level of saved outputs: lossless like any level, and the fastest to write (see imageio.encode_png)."""
+HEARTBEAT_SECONDS = 20.0
+"""While one image (or an external batch) runs longer than this, a line saying so is printed this often."""
 WARMUP_RULE = f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image"
 
 
@@ -89,6 +94,92 @@ def image_seed(seed: int, image_id: str) -> int:
     return int(hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()[:8], 16)
 
 
+def parse_ids(text: str | None) -> list[str] | None:
+    """``"a,b,enl-*"`` -> ``["a", "b", "enl-*"]`` (ids or shell-style globs); None or empty -> None."""
+    if text is None:
+        return None
+    patterns = [part.strip() for part in text.split(",") if part.strip()]
+    if not patterns:
+        raise UsageError(f"--ids {text!r} names no image id; give ids or globs separated by commas (a,b,enl-*)")
+    return patterns
+
+
+def select_entries(entries: list[dict[str, Any]], patterns: list[str] | None) -> list[tuple[int, dict[str, Any]]]:
+    """``(manifest index, entry)`` of the entries whose id matches any of ``patterns`` (all when None)."""
+    from fnmatch import fnmatchcase
+
+    indexed = list(enumerate(entries))
+    if not patterns:
+        return indexed
+    return [(index, entry) for index, entry in indexed if any(fnmatchcase(entry["id"], p) for p in patterns)]
+
+
+def check_ids(suites: list, patterns: list[str] | None) -> None:
+    """Every ``--ids`` pattern must match an image of at least one selected suite.
+
+    Raises:
+        UsageError: a pattern matches nothing (the message lists some ids of the suites).
+    """
+    if not patterns:
+        return
+    for pattern in patterns:
+        if not any(select_entries(built.entries, [pattern]) for built in suites):
+            known = [entry["id"] for built in suites for entry in built.entries]
+            shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
+            names = ", ".join(built.spec.name for built in suites)
+            raise UsageError(f"--ids: {pattern!r} matches no image of {names}; ids are: {shown}")
+
+
+def without_ground_truth(built, names) -> list[str]:
+    """The full-reference metrics among ``names`` when the suite has no ground truth (no entry has an HR)."""
+    from op4ksr_bench.metrics import METRICS
+
+    if any(entry.get("hr") for entry in built.entries):
+        return []
+    return [name for name in names if METRICS.get(name).kind == "FR"]
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+class Heartbeat:
+    """A background thread that prints ``<label>: still running after 1m20s (tile 3 of 12)`` every ``interval``
+    seconds until the ``with`` block ends; the tile count comes from ``progress()`` when the method knows it."""
+
+    def __init__(self, echo, label: str, interval: float = HEARTBEAT_SECONDS, progress=None) -> None:
+        import threading
+
+        self.echo, self.label, self.interval, self.progress = echo, label, interval, progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="op4ksr-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        start = time.perf_counter()
+        while not self._stop.wait(self.interval):
+            where = self.progress() if self.progress else None
+            detail = f" ({where})" if where else ""
+            self.echo(f"{self.label}: still running after {_duration(time.perf_counter() - start)}{detail}")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def method_progress(method) -> str | None:
+    """``tile k of n`` while a tiled method is inside its tile loop, else None."""
+    progress = getattr(method, "progress", None)
+    if not progress:
+        return None
+    done, total = progress
+    return f"tile {min(done + 1, total)} of {total}"
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch (all devices), numpy and random."""
     import numpy as np
@@ -105,16 +196,19 @@ def resolve_suites(suite: str, data_dir: Path, echo) -> list:
     Raises:
         ManifestError: a named suite is not built, or ``all`` finds none built.
     """
+    from op4ksr_bench.data.custom import built_suite_names, is_built_here
     from op4ksr_bench.data.manifest import BuiltSuite
     from op4ksr_bench.data.suites import load_suite_spec, suite_names
 
     if suite != "all":
         names = [name.strip() for name in suite.split(",") if name.strip()]
         for name in names:
-            load_suite_spec(name)  # unknown names fail with "did you mean"
+            if not is_built_here(data_dir, name):  # a custom suite is defined by its data folder's suite.yaml
+                load_suite_spec(name)  # unknown names fail with "did you mean"
         return [BuiltSuite.open(data_dir, name) for name in names]
     built = []
-    for name in suite_names():
+    defined = suite_names()
+    for name in [*defined, *(name for name in built_suite_names(data_dir) if name not in defined)]:
         if load_suite_spec(name).task == "train":
             continue
         try:
@@ -154,6 +248,8 @@ def cli_run(
     seed: int,
     limit: int | None,
     shard: str | None,
+    ids: str | None = None,
+    fresh: bool = False,
 ) -> None:
     """The ``run`` command: every selected suite, then a summary; exit code 1 if any image failed."""
     import torch
@@ -174,6 +270,21 @@ def cli_run(
     if device == "cuda" and os.environ.get("LOCAL_RANK") is not None:
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # torchrun / accelerate: one GPU per process
     suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
+    patterns = parse_ids(ids)
+    check_ids(suites, patterns)
+    for built in list(suites):
+        refused = without_ground_truth(built, metric_names or [])
+        if metric_names and len(refused) == len(metric_names):
+            if suite == "all":
+                echo(f"warning: skipping {built.spec.name}: it has no ground truth for {','.join(refused)}")
+                suites.remove(built)
+                continue
+            raise UsageError(
+                f"--metrics {','.join(refused)}: full-reference metrics need ground truth and suite "
+                f"{built.spec.name} has none; ask for no-reference metrics ({', '.join(built.spec.metrics[:4])}, ...)"
+            )
+    if not suites:
+        raise UsageError(f"--metrics {metrics}: no selected suite has the ground truth these metrics need")
     methods: dict[int, Any] = {}
     outcomes = []
     for built in suites:
@@ -189,7 +300,7 @@ def cli_run(
         outcome = run_suite(
             built, methods[scale], spec=method, user_options=options, metric_names=metric_names,
             results_root=Path(results) if results else results_dir(), device=device, dtype=dtype, seed=seed,
-            limit=limit, shard=shard_spec, echo=echo,
+            limit=limit, shard=shard_spec, echo=echo, ids=patterns, fresh=fresh,
         )  # fmt: skip
         outcomes.append(outcome)
     failed = 0
@@ -223,45 +334,54 @@ def run_suite(
     limit: int | None = None,
     shard: tuple[int, int] | None = None,
     echo=print,
+    fresh: bool = False,
+    ids: list[str] | None = None,
+    heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> SuiteOutcome:
     """Run ``method`` on one built suite (see the module docstring); returns what happened."""
     from op4ksr_bench.atomic import append_line
+    from op4ksr_bench.identity import older_runs_with_other_content, run_identity
+    from op4ksr_bench.identity import run_id as make_run_id
     from op4ksr_bench.methods.factory import method_slug
     from op4ksr_bench.methods.profiling import PeakMemory
     from op4ksr_bench.metrics.scoring import create_metrics, metric_record
 
     suite_spec = built.spec
     periods = tuple(method.periods())
+    no_truth = without_ground_truth(built, metric_names if metric_names is not None else suite_spec.metrics)
+    for name in no_truth:
+        echo(f"warning: skipping {name} on {suite_spec.name}: no ground truth (a full-reference metric)")
     metric_objects, warnings = create_metrics(
-        metric_names, default_names=tuple(suite_spec.metrics), crop_border=int(suite_spec.crop_border),
-        extra_periods=periods, tile_stride=periods[-1] if periods else None, device=device,
+        None if metric_names is None else [name for name in metric_names if name not in no_truth],
+        default_names=tuple(name for name in suite_spec.metrics if name not in no_truth),
+        crop_border=int(suite_spec.crop_border), extra_periods=periods, tile_stride=periods[-1] if periods else None,
+        device=device,
     )  # fmt: skip
     for warning in warnings:
         echo(f"warning: {warning}")
     created = {metric.name for metric in metric_objects}
     skipped = {
-        name: next((w for w in warnings if name in w), "not available")
+        name: "no ground truth" if name in no_truth else next((w for w in warnings if name in w), "not available")
         for name in (metric_names or suite_spec.metrics)
         if name not in created
     }
     records = {metric.name: metric_record(metric) for metric in metric_objects}
     options = method.options()
-    identity = {
-        "suite_hash": built.hash,
-        "method": method.card.name,  # not the spec: spandrel:PATH names a machine-local path
-        "options": {k: v for k, v in options.items() if k not in method.local_options},
-        "device_type": device.split(":")[0],
-        "metrics": {name: record.get("settings") for name, record in sorted(records.items())},
-        "seed": seed,
-        "package_version": __version__,
-    }
-    run_id = "run-" + hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    identity = run_identity(suite_hash=built.hash, method=method, metric_records=records, device=device, seed=seed)
+    run_id = make_run_id(identity)
     slug = method_slug(method)
     base = run_folder(results_root, suite_spec.name, suite_spec.version, slug, run_id)
     folder = base.parent / shard_folder_name(run_id, *shard) if shard else base
     outcome = SuiteOutcome(suite=suite_spec.name, folder=folder)
+    for other, changed in older_runs_with_other_content(base.parent, run_id, spec, identity, user_options):
+        inputs = f"on different inputs ({changed} changed)" if changed else "before its inputs were hashed"
+        echo(f"warning: {base.parent / other} ran {spec} with the same settings {inputs}; its numbers stay "
+             f"there and this is a new run, {run_id}")  # fmt: skip
+    if fresh and folder.exists():
+        echo(f"[{suite_spec.name}] --fresh: starting {folder} over")
+        shutil.rmtree(folder)
 
-    indexed = list(enumerate(built.entries))[: limit or None]
+    indexed = select_entries(built.entries, ids)[: limit or None]
     selected = [(index, entry) for index, entry in indexed if not shard or index % shard[1] == shard[0]]
     outcome.selected = len(selected)
     kept = _resume(folder, {entry["id"]: entry for _, entry in selected})
@@ -276,6 +396,7 @@ def run_suite(
     run = {
         "schema": RUN_SCHEMA,
         "run_id": run_id,
+        "identity": identity,
         "status": "running",
         "suite": {
             "name": suite_spec.name, "variant": built.info.get("variant", suite_spec.variant),
@@ -292,7 +413,7 @@ def run_suite(
         "outputs": {"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
                     "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
-        "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None},
+        "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
         "started_at": previous.get("started_at", started),
         "sessions": [*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
         "wall_seconds": float(previous.get("wall_seconds", 0.0)),
@@ -303,12 +424,15 @@ def run_suite(
     _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected], write_only=True)
 
     session_start = time.perf_counter()
-    method.prepare([(entry["id"], built.lr_path(entry)) for _, entry in pending], folder / "work")
+    with Heartbeat(echo, f"[{suite_spec.name}] {method.card.name} batch of {len(pending)}", heartbeat_seconds):
+        method.prepare([(entry["id"], built.lr_path(entry)) for _, entry in pending], folder / "work")
     if pending and method.timing == "measured":
         _warm_up(method, built.lr_path(pending[0][1]), pending[0][1]["id"], device, echo)
     context = {"method": method, "metrics": metric_objects, "device": device, "seed": seed, "folder": folder}
     for number, (index, entry) in enumerate(pending, start=1):
-        row = _process(built, index, entry, context)
+        label = f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']}"
+        with Heartbeat(echo, label, heartbeat_seconds, progress=lambda: method_progress(method)):
+            row = _process(built, index, entry, context)
         append_line(folder / "samples.jsonl", json.dumps(row, sort_keys=True, allow_nan=False))
         elapsed = time.perf_counter() - session_start
         rate = number / elapsed if elapsed > 0 else 0.0

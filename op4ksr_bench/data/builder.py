@@ -340,6 +340,20 @@ def is_built(data_dir: Path, name: str) -> bool:
     return (Path(data_dir) / name / "suite.json").is_file()
 
 
+def rejection_summary(rejected: list[dict]) -> str:
+    """``resolution x3 (e.g. photo1: 256x256 below 320x192), ...``: each rejection kind with its count and the
+    full reason (measured value and threshold) of its first photograph."""
+    kinds: dict[str, list[dict]] = {}
+    for record in rejected:
+        kinds.setdefault(record["reason"].split(":")[0], []).append(record)
+    parts = []
+    for kind, records in sorted(kinds.items()):
+        first = records[0]
+        detail = first["reason"].partition(":")[2].strip()
+        parts.append(f"{kind} x{len(records)} (e.g. {first['id']}: {detail})" if detail else f"{kind} x{len(records)}")
+    return ", ".join(parts)
+
+
 def build_pool(
     specs: list[SuiteSpec],
     wanted: list[str],
@@ -373,10 +387,10 @@ def build_pool(
     for name in wanted:
         plan = plans[name]
         if not plan.items:
-            reasons = sorted({record["reason"].split(":")[0] for record in plan.rejected})
             raise ManifestError(
                 f"suite {name}: no photograph of {source_specs} passed its curation and crop rules "
-                f"(rejections: {', '.join(reasons) or 'all photographs went to other suites'}); add photographs"
+                f"(rejections: {rejection_summary(plan.rejected) or 'all photographs went to other suites'}); "
+                "add photographs"
             )
         suite_started = time.monotonic()
         entries, reused = produce_suite(plan, data_dir, workers, progress)

@@ -81,6 +81,26 @@ def ls_suites(data: Path | None) -> None:
             name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant,
             str(spec.count if spec.count is not None else "all"), str(len(spec.metrics)), built,
         )  # fmt: skip
+    import yaml
+
+    from op4ksr_bench.data.custom import built_suite_names
+    from op4ksr_bench.data.suites import SuiteSpec
+
+    for name in built_suite_names(folder):
+        if name in suite_names():
+            continue
+        try:
+            path = folder / name / "suite.yaml"
+            spec = SuiteSpec.from_mapping(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+            info = json.loads((folder / name / "suite.json").read_text())
+        except (OSError, ValueError, UsageError, yaml.YAMLError) as error:
+            table.add_row(name, "?", "?", "?", "?", "?", "?", f"unreadable: {error}")
+            continue
+        built = f"yes: {info.get('count')} images, {info.get('variant')}, hash {str(info.get('hash'))[:12]} (custom)"
+        table.add_row(
+            name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant, str(info.get("count")),
+            str(len(spec.metrics)), built,
+        )  # fmt: skip
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # piped or captured: do not squeeze the table to 80 columns
@@ -96,10 +116,11 @@ def build_dataset(
     workers: int,
     force: bool,
     div4k: Path | None,
+    name: str | None = None,
+    spec_file: Path | None = None,
 ) -> None:
     """Build (or import) suites; prints a summary with images per minute."""
     from op4ksr_bench.data.builder import BuildResult, build_pool, is_built
-    from op4ksr_bench.data.leakage import leakage_problems
     from op4ksr_bench.data.suites import DEFAULT_SUITES, expand_suite_argument, load_suite_spec, suite_names
 
     if limit is not None and limit < 1:
@@ -108,6 +129,11 @@ def build_dataset(
         raise UsageError("--workers must be at least 1")
     folder = _data(data)
     folder.mkdir(parents=True, exist_ok=True)
+    if name is not None or spec_file is not None:
+        if div4k is not None:
+            raise UsageError("--div4k imports suite div4k-50; it does not combine with --name or --spec")
+        build_custom(suite, sources, folder, limit, seed, workers, force, name, spec_file)
+        return
     names = [] if (div4k is not None and suite == "all") else expand_suite_argument(suite)
     if "div4k-50" in names and div4k is None:
         raise UsageError("div4k-50 is imported from a local copy of DIV4K-50: pass --div4k DIR")
@@ -137,6 +163,17 @@ def build_dataset(
                 continue
             source_specs = list(members[0].source.get("specs") or ["debian"])
             results.extend(build_pool(members, to_build, source_specs, folder, limit, workers, progress))
+    _report(results, folder, started)
+    if suite == "all" and div4k is None:
+        missing = [name for name in DEFAULT_SUITES if not is_built(folder, name)]
+        if missing:
+            raise ManifestError(f"suites not built: {missing}")
+
+
+def _report(results, folder: Path, started: float) -> None:
+    """Print one line per suite and the total; fail when a benchmark image leaks from the training set."""
+    from op4ksr_bench.data.leakage import leakage_problems
+
     problems = leakage_problems(folder)
     total = time.monotonic() - started
     for result in results:
@@ -150,10 +187,71 @@ def build_dataset(
         for line in problems:
             print(f"leakage: {line}")
         raise ManifestError(f"{len(problems)} benchmark images leak from the training set (listed above)")
-    if suite == "all" and div4k is None:
-        missing = [name for name in DEFAULT_SUITES if not is_built(folder, name)]
-        if missing:
-            raise ManifestError(f"suites not built: {missing}")
+
+
+def build_custom(
+    suite: str,
+    sources: list[str],
+    folder: Path,
+    limit: int | None,
+    seed: int | None,
+    workers: int,
+    force: bool,
+    name: str | None,
+    spec_file: Path | None,
+) -> None:
+    """``build-dataset --name NAME`` / ``--spec FILE``: one suite under its own name (see :mod:`.custom`)."""
+    from op4ksr_bench.data.builder import BuildResult, build_pool, is_built
+    from op4ksr_bench.data.custom import (
+        PAIRS_PREFIX,
+        check_name,
+        check_pairs,
+        import_pairs,
+        load_spec_file,
+        named_spec,
+        pairs_spec,
+        parse_pairs,
+    )
+    from op4ksr_bench.data.suites import load_suite_spec, suite_names
+
+    pairs = [source for source in sources if source.startswith(PAIRS_PREFIX)]
+    if pairs and len(sources) != 1:
+        raise UsageError("--source pairs:LR_DIR,HR_DIR is the only source of a paired suite; give it alone")
+    if spec_file is not None:
+        spec = load_spec_file(spec_file)
+        if name is not None:
+            spec = spec.with_overrides(name=check_name(name))
+        if sources:
+            spec = spec.with_overrides(source={**spec.source, "specs": list(sources)})
+    elif pairs:
+        lr_dir, hr_dir = parse_pairs(pairs[0])
+        _, scale, problems = check_pairs(lr_dir, hr_dir)
+        if not scale:
+            raise ManifestError(f"pairs {lr_dir} + {hr_dir}: {'; '.join(problems[:3])}")
+        spec = pairs_spec(check_name(str(name)), lr_dir, hr_dir, scale)
+    else:
+        if not sources:
+            raise UsageError("--name builds from your own images: add --source folder:PATH (or pairs:LR_DIR,HR_DIR)")
+        template = load_suite_spec("4ksr-syn" if suite == "all" else suite)
+        if template.task not in ("synthetic", "real"):
+            raise UsageError(f"--suite {template.name} is a {template.task} suite; --name copies a synthetic/real one")
+        spec = named_spec(template, check_name(str(name)), sources)
+    if spec.name in suite_names():
+        raise UsageError(f"suite {spec.name!r} is defined in datasets/; choose another --name for your own suite")
+    started = time.monotonic()
+    results: list[BuildResult] = []
+    with RichProgress() as progress:
+        if spec.task == "paired":
+            results.append(import_pairs(spec, folder, force, progress))
+        elif is_built(folder, spec.name) and not force:
+            progress.log(f"{spec.name}: already built in {folder}; pass --force to rebuild it")
+            results.append(BuildResult(spec.name, "skipped", 0, 0.0, folder / spec.name))
+        else:
+            spec = _override(spec, True, [], limit, seed)
+            source_specs = list(spec.source.get("specs") or ["debian"])
+            results.extend(build_pool([spec], [spec.name], source_specs, folder, limit, workers, progress))
+    _report(results, folder, started)
+    print(f"run it with: op4ksr-bench run --data {folder} --suite {spec.name} --method METHOD")
 
 
 def _override(spec, wanted: bool, sources: list[str], limit: int | None, seed: int | None):
@@ -177,13 +275,19 @@ def validate(suite: str, data: Path | None) -> None:
 
     folder = _data(data)
     if suite == "all":
+        from op4ksr_bench.data.custom import built_suite_names
+
         names = [name for name in suite_names() if (folder / name / "suite.json").is_file()]
+        names += [name for name in built_suite_names(folder) if name not in names]
         if not names:
             raise ManifestError(f"no suite is built in {folder}; run `op4ksr-bench build-dataset --suite all`")
     else:
+        from op4ksr_bench.data.custom import is_built_here
+
         names = [item.strip() for item in suite.split(",") if item.strip()]
         for name in names:
-            load_suite_spec(name)
+            if not is_built_here(folder, name):  # a custom suite is defined by its data folder's suite.yaml
+                load_suite_spec(name)
     problems = []
     for name in names:
         found = validate_suite(folder, name)

@@ -228,11 +228,14 @@ def photo_rejection(measurement: PhotoMeasurement, config: CurationConfig) -> st
     short_side = min(measurement.width, measurement.height)
     size = f"{measurement.width}x{measurement.height}"
     if long_side < config.min_long_side or short_side < config.min_short_side:
-        return f"resolution: {size} below {config.min_long_side}x{config.min_short_side}"
+        return (
+            f"resolution: {size} (long side {long_side}, short side {short_side} px) below the minimum long side "
+            f"{config.min_long_side} / short side {config.min_short_side} px"
+        )
     if config.max_long_side is not None and long_side > config.max_long_side:
-        return f"resolution: {size} long side above {config.max_long_side}"
+        return f"resolution: {size} long side {long_side} px above the maximum {config.max_long_side} px"
     if long_side / short_side > config.max_aspect:
-        return f"aspect: {long_side / short_side:.2f} above {config.max_aspect}"
+        return f"aspect: {long_side / short_side:.2f} above the maximum {config.max_aspect}"
     quality = measurement.jpeg_quality
     if config.min_jpeg_quality is not None and quality is not None and quality < config.min_jpeg_quality:
         return f"jpeg: estimated quality {quality} below {config.min_jpeg_quality}"

@@ -22,6 +22,7 @@ from op4ksr_bench.data.curation import (
     CropChoice,
     CurationConfig,
     PhotoMeasurement,
+    crop_candidates,
     hamming,
     photo_rejection,
     select_crop,
@@ -107,7 +108,12 @@ def choose_crops(spec: SuiteSpec, photo: SourceImage, measurement: PhotoMeasurem
         return f"crop: {width}x{height} does not fit {measurement.width}x{measurement.height}"
     choice = select_crop(measurement, width, height, curation.max_flat_fraction)
     if choice is None:
-        return f"flat: every {width}x{height} crop has over {curation.max_flat_fraction:.0%} flat blocks"
+        candidates = crop_candidates(measurement, width, height)
+        least = min((candidate.flat_fraction for candidate in candidates), default=1.0)
+        return (
+            f"flat: every {width}x{height} crop has over {curation.max_flat_fraction:.0%} flat blocks "
+            f"(the least flat has {least:.0%})"
+        )
     return [choice]
 
 
@@ -170,9 +176,15 @@ def _check_photo(spec, photo, measure, curation, accepted) -> str | tuple[PhotoM
     if photo.width and photo.height:  # cheap header check before decoding
         long_side, short_side = max(photo.width, photo.height), min(photo.width, photo.height)
         if long_side < curation.min_long_side or short_side < curation.min_short_side:
-            return f"resolution: {photo.width}x{photo.height} below {curation.min_long_side}x{curation.min_short_side}"
+            return (
+                f"resolution: {photo.width}x{photo.height} (long side {long_side}, short side {short_side} px) below "
+                f"the minimum long side {curation.min_long_side} / short side {curation.min_short_side} px"
+            )
         if curation.max_long_side is not None and long_side > curation.max_long_side:
-            return f"resolution: {photo.width}x{photo.height} long side above {curation.max_long_side}"
+            return (
+                f"resolution: {photo.width}x{photo.height} long side {long_side} px above the maximum "
+                f"{curation.max_long_side} px"
+            )
         if spec.hr_size and spec.crop.get("mode") == "fixed":
             if photo.width < spec.hr_size[0] or photo.height < spec.hr_size[1]:
                 return f"crop: {spec.hr_size[0]}x{spec.hr_size[1]} does not fit {photo.width}x{photo.height}"

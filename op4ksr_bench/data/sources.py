@@ -236,4 +236,6 @@ def parse_source(spec: str, cache_dir: Path) -> Source:
         if not dataset:
             dataset, split = argument, "train"
         return HuggingFaceSource(dataset, split or "train", cache_dir)
+    if kind == "pairs":
+        raise UsageError(f"--source {spec!r}: LR/HR pairs are imported as a suite of their own; add --name NAME")
     raise UsageError(f"unknown source {spec!r}; use debian, folder:PATH or hf:DATASET[:SPLIT]")

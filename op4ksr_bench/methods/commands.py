@@ -20,9 +20,26 @@ def weights_status(card: MethodCard) -> str:
             unknown.append(reference.name)
         elif not catalogue.is_present(reference.name):
             missing.append(reference.name)
+    if unknown and card.name == "op4ksr":
+        return shipped_status(card)
     if unknown:
         return "not in the weights catalogue: " + ", ".join(unknown)
     return "present" if not missing else "missing: " + ", ".join(missing)
+
+
+def shipped_status(card: MethodCard) -> str:
+    """Where the OP4KSR nano weights come from: the checkpoint shipped in the repository, checked by sha256."""
+    from op4ksr_bench.atomic import sha256_file
+    from op4ksr_bench.methods.op4ksr import shipped_checkpoint
+
+    folder = shipped_checkpoint()
+    where = "shipped in the repository (reference_model/checkpoints/nano/); others: --opt weights=DIR"
+    altered = []
+    for reference in card.weights:
+        path = folder / reference.name.split("/", 1)[1]
+        if not path.is_file() or sha256_file(path) != reference.sha256:
+            altered.append(path.relative_to(folder).as_posix())
+    return f"{where}; missing or altered: {', '.join(altered)}" if altered else f"present, {where}"
 
 
 def _row(card: MethodCard, weights: str) -> list[str]:

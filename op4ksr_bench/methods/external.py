@@ -8,7 +8,10 @@ the LR files are linked into ``<run>/work/input/<id>.png``, the command runs onc
 output in ``<run>/work/output``, and each output is then matched by image id, checked and scored like any
 other method's. The command's log is kept in ``<run>/work/command.log``.
 
-Template placeholders: ``{python}`` (default ``python``), ``{repo}`` (the user's checkout, required),
+Template placeholders: ``{python}`` (default: the ``python`` found on PATH, resolved to its absolute path and
+recorded; ``--opt python=PATH`` names the method's own environment), ``{repo}`` (the user's checkout; required
+only when the card uses it: in its command, workdir or output, or as a key of its ``options``; the command
+runs in ``workdir``, default ``{repo}`` when the card uses one, else ``<run>/work``),
 ``{input_dir}``, ``{output_dir}``, ``{scale}``, ``{seed}`` and every key of the card's ``options`` (weights
 paths and the like, overridable with ``--opt KEY=VALUE``). Values are shell-quoted; the command runs without a
 shell. Timing is the batch's wall time divided over its images (``amortised``); peak memory is not measured
@@ -61,7 +64,8 @@ class ExternalCard:
         patch_free: False when the default inference tiles the image.
         tile: ``{size, overlap}`` in output pixels, ``blend``, ``units_in_script`` and ``source`` (where read).
         command: Command template (see module docstring).
-        workdir: Working directory template (default ``{repo}``).
+        workdir: Working directory template (default: ``{repo}`` if the card uses a repository, else the run's
+            work folder; see :meth:`effective_workdir`).
         output: Output file template relative to ``{output_dir}`` (``{id}`` is the image id).
         options: Defaults for the card's own placeholders (``null`` = the user must give it).
         notes: Free text: what the card author checked and where.
@@ -80,7 +84,7 @@ class ExternalCard:
     non_commercial: bool = False
     patch_free: bool = False
     tile: dict[str, Any] = field(default_factory=dict)
-    workdir: str = "{repo}"
+    workdir: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
 
@@ -108,10 +112,19 @@ class ExternalCard:
             raise UsageError(f"{path}: family {data['family']!r} is not one of {', '.join(get_args(Family))}")
         return cls(**data)
 
+    def effective_workdir(self) -> str:
+        """The working folder template: ``workdir`` if the card sets it, else ``{repo}`` when the card uses a
+        repository (``{repo}`` in its command or output, or ``repo`` among its options), else ``""`` (the run's
+        work folder, ``<run>/work``)."""
+        if self.workdir:
+            return self.workdir
+        uses_repo = "repo" in self.options or any("{repo}" in text for text in (self.command, self.output))
+        return "{repo}" if uses_repo else ""
+
     def placeholders(self) -> list[str]:
         """Names used in the command, workdir and output templates, in order of appearance."""
         names: list[str] = []
-        for template in (self.command, self.workdir, self.output):
+        for template in (self.command, self.effective_workdir(), self.output):
             for _, name, _, _ in string.Formatter().parse(template):
                 if name and name not in names:
                     names.append(name)
@@ -206,6 +219,14 @@ class ExternalMethod(Method):
         if missing:
             flags = " ".join(f"--opt {name}=..." for name in missing)
             raise UsageError(f"external:{self.external.name} needs {flags} (see {self.card_path})")
+        if "python" in allowed and merged["python"] == "python":  # the default: say which interpreter that is
+            found = shutil.which("python")
+            if found is None:
+                raise UsageError(
+                    f"external:{self.external.name}: no `python` on PATH; pass --opt python=PATH (the interpreter "
+                    "of the method's own environment)"
+                )
+            merged["python"] = found
         # Card defaults may refer to other values ("{repo}/weights/x.ckpt"): expand them once.
         plain = {key: value for key, value in merged.items() if not (isinstance(value, str) and "{" in value)}
         try:
@@ -239,7 +260,8 @@ class ExternalMethod(Method):
             link_or_copy(Path(path), input_dir / f"{image_id}{Path(path).suffix or '.png'}")
         folders = {"input_dir": input_dir, "output_dir": output_dir}
         arguments = shlex.split(self._render(self.external.command, folders, quote=True))
-        cwd = Path(self._render(self.external.workdir, folders, quote=False)).expanduser()
+        workdir = self.external.effective_workdir()
+        cwd = Path(self._render(workdir, folders, quote=False)).expanduser() if workdir else work_dir
         if not cwd.is_dir():
             raise UsageError(f"external:{self.external.name}: working folder {cwd} does not exist (--opt repo=PATH)")
         log_path = work_dir / "command.log"

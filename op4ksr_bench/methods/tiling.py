@@ -128,6 +128,7 @@ class TiledMethod(Method):
         if getattr(inner, "runs_in_process", True) is False:
             raise UsageError(f"{inner.card.name} does not run in this process and cannot be tiled here")
         self.inner = inner
+        self.progress: tuple[int, int] | None = None
         self.local_options = inner.local_options
         self.tile = tile
         self.overlap = overlap
@@ -153,6 +154,7 @@ class TiledMethod(Method):
         col_starts, col_weights = axis_weights(out_width, self.tile, self.stride, self.blend)
         tile_height, tile_width = min(self.tile, out_height), min(self.tile, out_width)
         output = torch.zeros((1, channels, out_height, out_width), dtype=torch.float32, device=lr.device)
+        self.progress = (0, len(row_starts) * len(col_starts))  # tiles done, of; read by the runner's heartbeat
         for row_start, row_weight in zip(row_starts, row_weights, strict=True):
             weight_y = torch.tensor(row_weight, dtype=torch.float32, device=lr.device)[:, None]
             for col_start, col_weight in zip(col_starts, col_weights, strict=True):
@@ -177,6 +179,8 @@ class TiledMethod(Method):
                 output[:, :, row_start : row_start + tile_height, col_start : col_start + tile_width].addcmul_(
                     result.to(device=lr.device, dtype=torch.float32), weight_y * weight_x
                 )
+                self.progress = (self.progress[0] + 1, self.progress[1])
+        self.progress = None
         # Every output pixel is a convex combination of in-range tile values; float32 rounding of the weights can
         # still put it a few ulp above 1 (or below 0). Clamping removes only that rounding, never a real excursion.
         return output.clamp_(0.0, 1.0)
