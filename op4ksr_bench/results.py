@@ -343,3 +343,21 @@ def merge_when_complete(base: Path, count: int) -> Path | None:
         return merge_runs(folders, base)
     finally:
         lock.unlink(missing_ok=True)
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc/<pid>/stat`` field 22, clock ticks), None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_record() -> dict[str, Any]:
+    """What a running run records about its process (``run.json`` ``process``): pid, host and start time."""
+    import os
+    import socket
+
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
