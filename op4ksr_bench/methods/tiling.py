@@ -173,7 +173,7 @@ class TiledMethod(Method):
                 if not (0.0 <= low and high <= 1.0):  # also catches NaN: the blend must not hide a bad tile
                     problem = describe_bad_values(result) or f"min {low!r}, max {high!r}"
                     raise ValueError(
-                        f"{self.inner.card.name} on the tile at output y {row_start}, x {col_start} "
+                        f"{self.inner.card.name} returned bad values for a tile at output y {row_start}, x {col_start} "
                         f"({tile_height}x{tile_width}, positions within the tile): {problem}"
                     )
                 output[:, :, row_start : row_start + tile_height, col_start : col_start + tile_width].addcmul_(
