@@ -313,9 +313,9 @@ def build_tables(runs: list[LoadedRun]) -> list[SuiteTable]:
     return tables
 
 
-def _images_text(run: LoadedRun) -> str:
-    """``2 of 7``: images scored of the suite's images."""
-    return f"{len(run.ok_samples)} of {ranking.suite_size(run)}"
+def _images_text(run: LoadedRun, size: int) -> str:
+    """``2 of 7``: images scored of the suite's ``size`` images."""
+    return f"{len(run.ok_samples)} of {size}"
 
 
 def _suite_table(
@@ -326,6 +326,7 @@ def _suite_table(
     images = ranking.reference_set(shown)
     shown.sort(key=lambda run: (not ranking.is_ranked(run, images), run.label.lower(), run.inference, run.path))
     ranked = [ranking.is_ranked(run, images) for run in shown]
+    size = max(ranking.suite_size(run) for run in members)
     columns = _columns(members, warnings)
     metric_cells = {
         column.name: _rank_cells([_metric_cell(run, column.name) for run in shown], shown, ranked, images, column)
@@ -341,7 +342,7 @@ def _suite_table(
             metrics={column.name: metric_cells[column.name][index] for column in columns},
             seconds=seconds[index],
             memory=memory[index],
-            images=_images_text(run),
+            images=_images_text(run, size),
             periods=_periods(run),
             ranked=ranked[index],
             score_seconds=_score_seconds_cell(run),
@@ -354,7 +355,7 @@ def _suite_table(
             metrics={column.name: _metric_cell(other, column.name) for column in columns},
             seconds=_seconds_cell(other),
             memory=_memory_cell(other),
-            images=_images_text(other),
+            images=_images_text(other, size),
             periods=_periods(other),
             ranked=False,
             score_seconds=_score_seconds_cell(other),
