@@ -1,9 +1,9 @@
 """Which runs a suite table shows, on which images they are compared, and which are (tied-)best.
 
-* **One row per configured method**: runs are grouped by :func:`method_identity` (the method's card name, its
-  options in effect without machine-local paths, and the identity of its weights: the card's file names and
-  sha256). A group's row is its most complete run (most images scored; the newest ``started_at`` on ties); the
-  group's other runs are listed below the table.
+* **One row per configured method**: runs are grouped by :func:`method_identity` (the method's card name and
+  spec, its options in effect without machine-local paths, and the identity of its weights: the sha256 of the
+  card's weight files). A group's row is its most complete run (most images scored; the newest ``started_at``
+  on ties); the group's other runs are listed below the table.
 * **Image-set rule**: rows are ranked only on a common image set (:func:`reference_set`): the full suite when
   at least one row scored every image of it, otherwise the largest image set any row scored (ties: the set
   more rows cover, then the sorted ids). A row that did not score every image of that set is *partial*: it is
@@ -25,12 +25,22 @@ from op4ksr_bench.stats import paired_test
 
 
 def method_identity(run: LoadedRun) -> str:
-    """The configured method of a run: card name, options (machine-local paths left out) and weights identity."""
+    """The configured method of a run: card name, spec as written (``folder:/a/out`` and ``folder:/b/out`` are two
+    methods), options (machine-local paths left out: a checkpoint folder is identified by its weights) and weights
+    identity (the sha256 of the card's weight files)."""
     method = (run.raw or run.run)["method"]
     options = {key: value for key, value in sorted(method["options"].items()) if not looks_like_path(value)}
-    weights = method["card"].get("weights") or []
-    name = method["card"].get("name")
-    return json.dumps({"method": name, "options": options, "weights": weights}, sort_keys=True, default=str)
+    weights = [
+        (item.get("sha256") or item.get("name")) if isinstance(item, dict) else item
+        for item in method["card"].get("weights") or []
+    ]  # by content: a weights file named by a local path is the same file elsewhere
+    identity = {
+        "method": method["card"].get("name"),
+        "spec": method.get("spec"),
+        "options": options,
+        "weights": weights,
+    }
+    return json.dumps(identity, sort_keys=True, default=str)
 
 
 def _completeness(run: LoadedRun) -> tuple[int, str, str]:

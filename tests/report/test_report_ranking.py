@@ -136,3 +136,13 @@ def test_no_local_paths_on_the_site(tmp_path, make_run):
     page = next(text for path, text in written.items() if path.parent.name == "runs" and "4x_model" in text)
     assert "tiny-syn@v1/x/command.log" in page and "err.txt" in page and "nano" in page
     assert "/root/models/4x_model.pth" in (folder / "run.json").read_text()  # the full path stays in run.json
+
+
+def test_folder_methods_with_one_name_in_two_places_are_two_rows(tmp_path, make_run):
+    root = tmp_path / "results"
+    first = make_run(root, method="folder_out", values=_values([20.0]), metrics=("psnr",), run_id="r1")
+    second = make_run(root, method="folder_out", values=_values([21.0]), metrics=("psnr",), run_id="r2")
+    _edit(first, method={"spec": "folder:/data/a/out"})
+    _edit(second, method={"spec": "folder:/data/b/out"})
+    (table,) = build_tables(load_runs(root)[0])
+    assert len(table.rows) == 2 and table.others == ()
