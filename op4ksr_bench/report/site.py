@@ -291,11 +291,11 @@ def build_site(
     for table in tables:
         views = comparisons[table.key]
         pages = {view["id"]: f"../{view['page']}" for view in views}
-        for row in (*table.rows, *table.others):
+        for row, shown in [*((row, True) for row in table.rows), *((row, False) for row in table.others)]:
             run = row.run
             html = run_template.render(
-                root="../", nav=nav, table=table, row=row, run=run, files=_run_files(run, out), pages=pages,
-                standard_keys=STANDARD_RUN_KEYS, metric_rows=metric_rows(row), details=detail_rows(run),
+                root="../", nav=nav, table=table, row=row, shown=shown, run=run, files=_run_files(run, out),
+                pages=pages, standard_keys=STANDARD_RUN_KEYS, metric_rows=metric_rows(row), details=detail_rows(run),
                 method_extra={k: v for k, v in run.run["method"].items() if k not in ("card", "options")},
             )  # fmt: skip
             writer.text(f"runs/{run.key}.html", html)
