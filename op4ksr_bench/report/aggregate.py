@@ -222,7 +222,12 @@ def _seconds_cell(run: LoadedRun) -> Cell:
         return Cell(None, "-", "no timing recorded")
     mean = sum(values) / len(values)
     how = " (amortised over the batch)" if timing == "amortised" else ""
-    return Cell(mean, format_value(mean), f"mean inference seconds per image over {len(values)} images{how}")
+    note = f"mean inference seconds per image over {len(values)} images{how}"
+    ci = bootstrap_ci(values)
+    interval = (ci[0], ci[1]) if ci else None
+    if interval:
+        note += f"; 95 % CI [{format_value(interval[0])}, {format_value(interval[1])}]"
+    return Cell(mean, format_value(mean), note, ci=interval, n=len(values))
 
 
 def _memory_cell(run: LoadedRun) -> Cell:
@@ -401,6 +406,7 @@ def table_data(tables: list[SuiteTable], skipped: list[SkippedRun]) -> dict[str,
                     "ranked": row.ranked,
                     "status": row.run.status,
                     "seconds_per_image": row.seconds.value,
+                    "seconds_per_image_ci95": list(row.seconds.ci) if row.seconds.ci else None,
                     "peak_memory_bytes": row.memory.value,
                     "metrics": {name: cell.value for name, cell in row.metrics.items()},
                     "missing": {name: cell.note for name, cell in row.metrics.items() if cell.value is None},
