@@ -208,8 +208,8 @@ def _score_seconds_cell(run: LoadedRun) -> Cell:
         return Cell(None, "-", "no scoring time recorded")
     mean = math.fsum(values) / len(values)
     ci = bootstrap_ci(values)
-    interval = (ci[0], ci[1]) if ci else None
-    return Cell(mean, format_value(mean), f"mean scoring seconds per image over {len(values)} images", ci=interval,
+    bounds = (ci[0], ci[1]) if ci else None
+    return Cell(mean, format_value(mean), f"mean scoring seconds per image over {len(values)} images", ci=bounds,
                 n=len(values))  # fmt: skip
 
 
@@ -224,10 +224,10 @@ def _seconds_cell(run: LoadedRun) -> Cell:
     how = " (amortised over the batch)" if timing == "amortised" else ""
     note = f"mean inference seconds per image over {len(values)} images{how}"
     ci = bootstrap_ci(values)
-    interval = (ci[0], ci[1]) if ci else None
-    if interval:
-        note += f"; 95 % CI [{format_value(interval[0])}, {format_value(interval[1])}]"
-    return Cell(mean, format_value(mean), note, ci=interval, n=len(values))
+    bounds = (ci[0], ci[1]) if ci else None
+    if bounds:
+        note += f"; 95 % CI [{format_value(bounds[0])}, {format_value(bounds[1])}]"
+    return Cell(mean, format_value(mean), note, ci=bounds, n=len(values))
 
 
 def _memory_cell(run: LoadedRun) -> Cell:
