@@ -110,8 +110,12 @@ class LoadedRun:
         """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``,
         ``interrupted``: the run says it is running but its process is gone, see :func:`process_state`)."""
         status = str(self.run.get("status", "complete"))
-        if status == "running" and process_state((self.raw or self.run).get("process")) == "gone":
-            status = "interrupted"
+        if status == "running":
+            state = process_state((self.raw or self.run).get("process"))
+            if state == "gone":
+                status = "interrupted"
+            elif state == "elsewhere":
+                return "running: recorded on another machine, whose process cannot be checked from here"
         pending = self.run["counts"].get("pending")
         if status != "complete" and pending:
             return f"{status}: {pending} of {self.run['counts'].get('total')} images pending"

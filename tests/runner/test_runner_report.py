@@ -77,6 +77,9 @@ def test_running_runs_record_their_process_and_a_dead_one_is_interrupted(bench_e
         (folder / "run.json").write_text(json.dumps(record))
         assert load_runs(bench_env["results"])[0][0].status.startswith(expected), process
     assert process_state({**process_record(), "host": "elsewhere.invalid"}) == "elsewhere"
+    record.update(process={**process_record(), "host": "elsewhere.invalid"})
+    (folder / "run.json").write_text(json.dumps(record))
+    assert load_runs(bench_env["results"])[0][0].status.startswith("running: recorded on another machine")
     assert process_state({**process_record(), "start": "0"}) == "gone"  # a reused pid
 
 
