@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -123,3 +124,18 @@ def test_score_suite_flags_predictions_that_are_not_suite_images(bench_env, tmp_
     assert "1 of 2 suite images have no prediction" in result.stderr
     document = json.loads(result.stdout)
     assert document["settings"]["suite_images_without_prediction"] == ["img001"] and document["scored"] == 1
+
+
+def test_score_suite_without_ground_truth_refuses_fr_metrics_and_defaults_to_nr(bench_env, tmp_path):
+    bench_env["build"]("real", count=2, metrics=("psnr", "pas"), with_hr=False)
+    pred = tmp_path / "pred"
+    from op4ksr_bench.imageio import write_png
+
+    for index in range(2):
+        write_png(pred / f"img{index:03d}.png", (np.arange(64 * 48 * 3).reshape(48, 64, 3) % 251).astype(np.uint8))
+    refused = CliRunner().invoke(app, ["score", "--pred", str(pred), "--suite", "real", "--metrics", "psnr"])
+    assert refused.exit_code != 0 and "suite real has no ground truth" in str(refused.exception)
+    result = CliRunner().invoke(app, ["score", "--pred", str(pred), "--suite", "real", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [record["name"] for record in document["settings"]["metrics"]] == ["pas"] and document["scored"] == 2
