@@ -124,6 +124,7 @@ class SuiteTable:
     warnings: tuple[str, ...]
     others: tuple[Row, ...] = ()
     empty: str = ""
+    empty_reasons: tuple[tuple[str, str], ...] = ()
     ranking: str = ""
 
 
@@ -278,16 +279,16 @@ def _rank_cells(
     return out
 
 
-def _empty_columns(columns: tuple[MetricColumn, ...], cells: dict[str, list[Cell]]) -> tuple[list[str], str]:
-    """Columns without a value in any row, and one note naming them with their reasons."""
+def _empty_columns(
+    columns: tuple[MetricColumn, ...], cells: dict[str, list[Cell]]
+) -> tuple[list[str], str, tuple[tuple[str, str], ...]]:
+    """Columns without a value in any row, one note naming them with their reasons, and ``(name, reasons)``."""
     empty = [column.name for column in columns if all(cell.value is None for cell in cells[column.name])]
     if not empty:
-        return [], ""
-    parts = []
-    for name in empty:
-        reasons = sorted({cell.note for cell in cells[name]})
-        parts.append(f"{name} ({'; '.join(reasons)})")
-    return empty, "No value in any run, so not shown as columns: " + "; ".join(parts)
+        return [], "", ()
+    reasons = tuple((name, "; ".join(sorted({cell.note for cell in cells[name]}))) for name in empty)
+    note = "No value in any run, so not shown as columns: " + "; ".join(f"{name} ({why})" for name, why in reasons)
+    return empty, note, reasons
 
 
 def suite_key(name: str, version: str) -> str:
@@ -337,7 +338,7 @@ def _suite_table(
         column.name: _rank_cells([_metric_cell(run, column.name) for run in shown], shown, ranked, images, column)
         for column in columns
     }
-    empty, empty_note = _empty_columns(columns, metric_cells)
+    empty, empty_note, empty_reasons = _empty_columns(columns, metric_cells)
     columns = tuple(column for column in columns if column.name not in empty)
     seconds = _mark_best([_seconds_cell(run) for run in shown], higher_is_better=False, ranked=ranked)
     memory = _mark_best([_memory_cell(run) for run in shown], higher_is_better=False, ranked=ranked)
@@ -383,6 +384,7 @@ def _suite_table(
         warnings=tuple(warnings),
         others=tuple(other_rows),
         empty=empty_note,
+        empty_reasons=empty_reasons,
         ranking=images.describe() if images else "no run scored an image: nothing is ranked",
     )
 
