@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 BOOTSTRAP_RESAMPLES = 9999
@@ -46,14 +47,21 @@ def finite(values: Sequence[Any]) -> list[float]:
 
 def bootstrap_ci(values: Sequence[Any]) -> list[float] | None:
     """The seeded 95 % percentile bootstrap interval ``[low, high]`` of the mean; None without a finite value."""
+    interval = _bootstrap(tuple(finite(values)))
+    return list(interval) if interval is not None else None
+
+
+@lru_cache(maxsize=4096)
+def _bootstrap(values: tuple[float, ...]) -> tuple[float, float] | None:
+    """:func:`bootstrap_ci` of the finite ``values`` (memoised: a report asks for the same interval several times)."""
     import numpy as np
 
-    data = np.asarray(finite(values), dtype=np.float64)
+    data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
         return None
     if data.size == 1 or bool(np.all(data == data[0])):
         mean = float(np.mean(data))
-        return [mean, mean]
+        return mean, mean
     from scipy.stats import bootstrap
 
     with np.errstate(all="ignore"):  # values near the float limits overflow the resampled sums: checked below
@@ -69,7 +77,7 @@ def bootstrap_ci(values: Sequence[Any]) -> list[float] | None:
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     if not (math.isfinite(low) and math.isfinite(high)):  # overflow of huge values: no interval rather than NaN
         return None
-    return [low, high]
+    return low, high
 
 
 @dataclass(frozen=True)
