@@ -155,11 +155,19 @@ def score(
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     out: Annotated[Path | None, typer.Option("--out", help="Write the output here instead of stdout.")] = None,
     device: Annotated[str, typer.Option("--device", help="Device for learned metrics.")] = "cpu",
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Apply a built suite's conventions (crop, metrics, references).")
+    ] = None,
+    data: DataOpt = None,
+    crop_border: Annotated[
+        int | None, typer.Option("--crop-border", help="Border crop (px) of full-reference metrics.")
+    ] = None,
 ) -> None:
     """Score folders of images; per-image values are cached so reruns compute only what changed."""
     from op4ksr_bench.metrics.commands import score as run
 
-    run(pred=pred, ref=ref, metrics=metrics, fmt=fmt, out=out, device=device)
+    run(pred=pred, ref=ref, metrics=metrics, fmt=fmt, out=out, device=device, suite=suite, data=data,
+        crop_border=crop_border)  # fmt: skip
 
 
 @weights_app.command("list")

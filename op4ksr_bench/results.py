@@ -4,7 +4,8 @@ Layout: ``<results>/<suite>@v<version>/<method-slug>/<run-id>/`` holding
 
 * ``run.json``: suite (name, variant, version, hash, scale), method (spec, card, options in effect), metrics
   (metadata and settings of each), environment (package version, git sha, torch/CUDA, device name, dtype),
-  seed, shard, start time, wall time, counts and a per-metric summary (mean/median/std/count);
+  seed, shard, start time, wall time, counts and a per-metric summary (mean/median/std/count and ``ci95``, the
+  seeded 95 % bootstrap interval of the mean, see :mod:`op4ksr_bench.stats`; the mode for a dominant period);
 * ``samples.jsonl``: one object per image: ``id``, ``index`` (position in the suite manifest), ``status``
   (``ok``/``failed``), ``reason`` (why it failed, else null), ``metrics`` (every value; null where a metric
   gave none), ``seconds`` (inference, warm-up excluded, device synchronised; null when unknown),
@@ -113,28 +114,56 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def summarize(values: list[float | None]) -> dict[str, float | int | None]:
-    """Mean, median, std (population) and count over the finite values."""
+CATEGORICAL_SUFFIXES = (".period",)
+"""Detail keys whose values are categories (a dominant period in px), summarised by their mode, never a mean."""
+
+
+def is_categorical(key: str) -> bool:
+    """Whether summary key ``key`` holds categories (``pas.period``), not quantities."""
+    return key.endswith(CATEGORICAL_SUFFIXES)
+
+
+def summarize(values: list[float | None]) -> dict[str, Any]:
+    """Mean, median, std (population), count and the 95 % bootstrap interval of the mean over the finite values.
+
+    ``ci95`` is ``[low, high]`` from :func:`op4ksr_bench.stats.bootstrap_ci` (seeded; None without a value).
+    """
+    from op4ksr_bench.stats import bootstrap_ci
+
     finite = [float(v) for v in values if v is not None and math.isfinite(v)]
     if not finite:
-        return {"mean": None, "median": None, "std": None, "count": 0}
+        return {"mean": None, "median": None, "std": None, "count": 0, "ci95": None}
     return {
         "mean": statistics.fmean(finite),
         "median": statistics.median(finite),
         "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
         "count": len(finite),
+        "ci95": bootstrap_ci(finite),
     }
 
 
-def summarize_samples(samples: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
-    """Per-metric summary over the ``ok`` samples, for every metric key that appears."""
+def summarize_categories(values: list[float | None]) -> dict[str, Any]:
+    """The most frequent value (``mode``), how often it occurs (``mode_count``) and ``count``: never a mean."""
+    from op4ksr_bench.stats import finite, mode
+
+    found = mode(values)
+    if found is None:
+        return {"mode": None, "mode_count": 0, "count": 0}
+    return {"mode": found[0], "mode_count": found[1], "count": len(finite(values))}
+
+
+def summarize_samples(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-metric summary over the ``ok`` samples, for every metric key that appears (modes for categories)."""
     ok = [s for s in samples if s.get("status") == "ok"]
     keys: list[str] = []
     for sample in ok:
         for key in sample.get("metrics", {}):
             if key not in keys:
                 keys.append(key)
-    return {key: summarize([s["metrics"].get(key) for s in ok]) for key in keys}
+    return {
+        key: (summarize_categories if is_categorical(key) else summarize)([s["metrics"].get(key) for s in ok])
+        for key in keys
+    }
 
 
 SAMPLE_TIMING_FIELDS = ("seconds", "peak_memory_bytes", "score_seconds", "wall_seconds")
@@ -314,3 +343,21 @@ def merge_when_complete(base: Path, count: int) -> Path | None:
         return merge_runs(folders, base)
     finally:
         lock.unlink(missing_ok=True)
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc/<pid>/stat`` field 22, clock ticks), None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_record() -> dict[str, Any]:
+    """What a running run records about its process (``run.json`` ``process``): pid, host and start time."""
+    import os
+    import socket
+
+    return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}

@@ -40,7 +40,14 @@ import typer
 from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.methods.base import check_output
 from op4ksr_bench.methods.profiling import environment_record
-from op4ksr_bench.results import RUN_SCHEMA, read_samples, run_folder, shard_folder_name, write_json
+from op4ksr_bench.results import (
+    RUN_SCHEMA,
+    process_record,
+    read_samples,
+    run_folder,
+    shard_folder_name,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -414,6 +421,7 @@ def run_suite(
                     "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
         "shard": {"index": shard[0], "count": shard[1]} if shard else None,
         "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
+        "process": process_record(),  # a "running" run whose process is gone shows as interrupted
         "started_at": previous.get("started_at", started),
         "sessions": [*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
         "wall_seconds": float(previous.get("wall_seconds", 0.0)),

@@ -142,8 +142,45 @@ def check_output(output: Any, lr_shape: tuple[int, ...], scale: int) -> str | No
     low_tensor, high_tensor = torch.aminmax(values)  # one pass; NaN and Inf show up in the extremes
     low, high = float(low_tensor), float(high_tensor)
     if not (math.isfinite(low) and math.isfinite(high)):
-        nan, inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
-        return f"non-finite values: {nan} NaN, {inf} Inf"
+        return describe_bad_values(values)
     if low < 0.0 or high > 1.0:
-        return f"values outside [0, 1]: min {low!r}, max {high!r}"
+        return describe_bad_values(values)
     return None
+
+
+def _where(flat_index: int, shape: tuple[int, ...]) -> str:
+    """``channel c, y Y, x X`` of a flat index into a ``[1, C, H, W]`` (or any) tensor."""
+    import numpy as np
+
+    position = [int(i) for i in np.unravel_index(flat_index, shape)]
+    if len(shape) == 4:
+        return f"channel {position[1]}, y {position[2]}, x {position[3]}"
+    return f"index {tuple(position)}"
+
+
+def describe_bad_values(values: torch.Tensor, low: float = 0.0, high: float = 1.0) -> str | None:
+    """One line on the non-finite or out-of-range values of ``values``: how many, the extremes with every digit
+    (``repr`` of the float64 value), and where the first NaN/Inf and the worst excursions sit; None if all are fine.
+    """
+    import torch
+
+    flat = values.detach().reshape(-1)
+    shape = tuple(values.shape)
+    nan, inf = torch.isnan(flat), torch.isinf(flat)
+    if bool(nan.any()) or bool(inf.any()):
+        first = int(torch.nonzero(nan | inf)[0])
+        return (
+            f"non-finite values: {int(nan.sum())} NaN, {int(inf.sum())} Inf of {flat.numel()} values; "
+            f"first at {_where(first, shape)} ({float(flat[first])!r})"
+        )
+    below, above = flat < low, flat > high
+    if not (bool(below.any()) or bool(above.any())):
+        return None
+    parts = []
+    if bool(below.any()):
+        index = int(torch.argmin(flat))
+        parts.append(f"{int(below.sum())} below {low:g} (min {float(flat[index])!r} at {_where(index, shape)})")
+    if bool(above.any()):
+        index = int(torch.argmax(flat))
+        parts.append(f"{int(above.sum())} above {high:g} (max {float(flat[index])!r} at {_where(index, shape)})")
+    return f"values outside [{low:g}, {high:g}] ({values.dtype}): " + ", ".join(parts) + f" of {flat.numel()} values"

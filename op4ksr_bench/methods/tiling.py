@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from op4ksr_bench.errors import UsageError
-from op4ksr_bench.methods.base import Method
+from op4ksr_bench.methods.base import Method, describe_bad_values
 
 if TYPE_CHECKING:
     import torch
@@ -173,8 +173,10 @@ class TiledMethod(Method):
                     )
                 low, high = float(result.min()), float(result.max())
                 if not (0.0 <= low and high <= 1.0):  # also catches NaN: the blend must not hide a bad tile
+                    problem = describe_bad_values(result) or f"min {low!r}, max {high!r}"
                     raise ValueError(
-                        f"{self.inner.card.name} returned values outside [0, 1] for a tile: min {low!r}, max {high!r}"
+                        f"{self.inner.card.name} returned bad values for a tile at output y {row_start}, x {col_start} "
+                        f"({tile_height}x{tile_width}, positions within the tile): {problem}"
                     )
                 output[:, :, row_start : row_start + tile_height, col_start : col_start + tile_width].addcmul_(
                     result.to(device=lr.device, dtype=torch.float32), weight_y * weight_x

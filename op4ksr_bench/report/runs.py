@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.results import load_run
+from op4ksr_bench.report.sitepaths import redact, redact_text
+from op4ksr_bench.results import load_run, process_start
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class LoadedRun:
         key: A unique file-name-safe id, used for the run's provenance page and crop files.
         run: The ``run.json`` object.
         samples: The ``samples.jsonl`` rows, sorted by image id.
+        raw: The ``run.json`` object as written; ``run`` and ``samples`` are copies with machine-local paths
+            reduced (:mod:`op4ksr_bench.report.sitepaths`), for display. None when ``run`` is the file itself.
     """
 
     folder: Path
@@ -59,6 +62,7 @@ class LoadedRun:
     key: str
     run: dict[str, Any]
     samples: tuple[dict[str, Any], ...]
+    raw: dict[str, Any] | None = None
 
     @property
     def suite(self) -> dict[str, Any]:
@@ -103,8 +107,15 @@ class LoadedRun:
 
     @property
     def status(self) -> str:
-        """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``)."""
+        """``complete``, or what is unfinished (``incomplete: 3 of 7 images pending``, ``running``,
+        ``interrupted``: the run says it is running but its process is gone, see :func:`process_state`)."""
         status = str(self.run.get("status", "complete"))
+        if status == "running":
+            state = process_state((self.raw or self.run).get("process"))
+            if state == "gone":
+                status = "interrupted"
+            elif state == "elsewhere":
+                return "running: recorded on another machine, whose process cannot be checked from here"
         pending = self.run["counts"].get("pending")
         if status != "complete" and pending:
             return f"{status}: {pending} of {self.run['counts'].get('total')} images pending"
@@ -128,6 +139,36 @@ class LoadedRun:
         return {str(k): str(v).removeprefix(f"skipping {k}: ") for k, v in skipped.items()}
 
 
+def process_state(process: Any) -> str:
+    """``alive``, ``gone`` or ``elsewhere`` (recorded on another host: cannot be checked from here).
+
+    A run that says it is running but recorded no process (written before processes were recorded) counts as
+    ``gone``: a live run of this package records its process before its first image.
+    """
+    import os
+    import socket
+
+    if not isinstance(process, dict) or not isinstance(process.get("pid"), int) or isinstance(process["pid"], bool):
+        return "gone"
+    if process.get("host") != socket.gethostname():
+        return "elsewhere"
+    pid = process["pid"]
+    if pid <= 0:
+        return "gone"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        pass  # it exists, owned by someone else
+    except OSError:
+        return "gone"
+    recorded, current = process.get("start"), process_start(pid)
+    if recorded is not None and current is not None and recorded != current:
+        return "gone"  # the pid was reused by another process
+    return "alive"
+
+
 def discover(results: Path) -> list[Path]:
     """Run folders below ``results`` (every folder holding a ``run.json``), in sorted order."""
     return sorted(path.parent for path in Path(results).rglob("run.json"))
@@ -142,12 +183,13 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
     runs: list[LoadedRun] = []
     skipped: list[SkippedRun] = []
     used_keys: set[str] = set()
+    root = str(results.resolve())
     for folder in discover(results):
         path = folder.relative_to(results).as_posix()
         try:
             run, samples = load_run(folder)
         except ValueError as error:
-            reason = str(error).replace(str(folder), path)
+            reason = redact_text(str(error).replace(str(folder), path), root)
             skipped.append(SkippedRun(path=path, reason=f"fails schema validation: {reason}"))
             logger.warning("skipping %s: %s", path, reason)
             continue
@@ -165,6 +207,6 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
         while key in used_keys:  # only if two paths slugify alike
             key += "-"
         used_keys.add(key)
-        ordered = tuple(sorted(samples, key=lambda sample: sample["id"]))
-        runs.append(LoadedRun(folder=folder, path=path, key=key, run=run, samples=ordered))
+        ordered = tuple(sorted(redact(samples, root), key=lambda sample: sample["id"]))
+        runs.append(LoadedRun(folder=folder, path=path, key=key, run=redact(run, root), samples=ordered, raw=run))
     return runs, skipped

@@ -25,7 +25,16 @@ from typing import Any
 
 from op4ksr_bench.atomic import atomic_write_bytes
 from op4ksr_bench.report import plots as plotting
-from op4ksr_bench.report.aggregate import PERIOD_KEY, SuiteTable, build_tables, format_bytes, format_value, table_data
+from op4ksr_bench.report.aggregate import (
+    PERIOD_KEY,
+    Row,
+    SuiteTable,
+    build_tables,
+    format_bytes,
+    format_value,
+    interval,
+    table_data,
+)
 from op4ksr_bench.report.compare import (
     SITE_FILE_MODE,
     THUMBNAIL_SIDE,
@@ -41,7 +50,7 @@ logger = logging.getLogger(__name__)
 SITE_SCHEMA = "op4ksr-bench/site@1"
 STANDARD_RUN_KEYS = {
     "schema", "run_id", "suite", "method", "metrics", "environment", "seed", "started_at", "wall_seconds", "counts",
-    "summary", "skipped_metrics", "status",
+    "summary", "skipped_metrics", "status", "process",
 }  # fmt: skip
 
 
@@ -182,6 +191,37 @@ def _write_plots(table: SuiteTable, writer: _Writer) -> list[plotting.Plot]:
     return made
 
 
+def metric_rows(row: Row) -> list[dict[str, Any]]:
+    """The run page's metric table: per metric its record, summary, 95 % interval and image count."""
+    run = row.run
+    rows = []
+    for name, meta in sorted(run.run["metrics"].items()):
+        summary = run.run["summary"].get(name) or {}
+        ci = interval(summary.get("ci95"), run, name) if summary.get("mean") is not None else None
+        rows.append({"name": name, "meta": meta, "summary": summary, "ci": ci})
+    return rows
+
+
+def detail_rows(run: LoadedRun) -> list[dict[str, Any]]:
+    """The run page's detail values (``pas.p16``, ``pas.period``, ...): a dominant period as its most frequent
+    value with its count (from the samples, whatever the summary holds), everything else as a mean."""
+    from op4ksr_bench.results import is_categorical
+    from op4ksr_bench.stats import finite, mode
+
+    rows = []
+    for key, summary in sorted(run.run["summary"].items()):
+        if not isinstance(summary, dict) or not ("." in key or PERIOD_KEY.match(key)):
+            continue
+        if is_categorical(key):
+            values = [(sample.get("metrics") or {}).get(key) for sample in run.ok_samples]
+            found, count = mode(values), len(finite(values))
+            text = f"{format_value(found[0])} ({found[1]} of {count} images)" if found else "-"
+            rows.append({"name": key, "mode": text, "count": count})
+        else:
+            rows.append({"name": key, "summary": summary, "ci": interval(summary.get("ci95"), run, key)})
+    return rows
+
+
 def _run_files(run: LoadedRun, out: Path) -> dict[str, str]:
     """Links from a run page (in ``runs/``) to the run's own result files."""
     base = Path(os.path.relpath(run.folder, out / "runs")).as_posix()
@@ -251,12 +291,11 @@ def build_site(
     for table in tables:
         views = comparisons[table.key]
         pages = {view["id"]: f"../{view['page']}" for view in views}
-        for row in table.rows:
+        for row, shown in [*((row, True) for row in table.rows), *((row, False) for row in table.others)]:
             run = row.run
-            detail_keys = sorted(key for key in run.run["summary"] if "." in key or PERIOD_KEY.match(key))
             html = run_template.render(
-                root="../", nav=nav, table=table, row=row, run=run, files=_run_files(run, out), pages=pages,
-                standard_keys=STANDARD_RUN_KEYS, detail_keys=detail_keys,
+                root="../", nav=nav, table=table, row=row, shown=shown, run=run, files=_run_files(run, out),
+                pages=pages, standard_keys=STANDARD_RUN_KEYS, metric_rows=metric_rows(row), details=detail_rows(run),
                 method_extra={k: v for k, v in run.run["method"].items() if k not in ("card", "options")},
             )  # fmt: skip
             writer.text(f"runs/{run.key}.html", html)

@@ -58,20 +58,22 @@ def test_score_caches_per_image_values_and_recomputes_only_changes(folders, tmp_
     write_png(pred_dir / "img1.png", np.zeros((200, 240, 3), dtype=np.uint8))
     second = run(*arguments)
     assert second.stderr.count("(cached)") == 2 and "img1 (cached)" not in second.stderr
-    assert second.stdout.splitlines()[0] == "id,psnr" and second.stdout.splitlines()[-2].startswith("mean,")
+    assert second.stdout.splitlines()[0] == "id,psnr,status,reason" and second.stdout.splitlines()[-2].startswith(
+        "mean,"
+    )
     out = tmp_path / "scores.csv"
     third = run(*arguments, "--out", str(out))
     assert third.exit_code == 0 and out.read_text() == second.stdout
 
 
-def test_score_refuses_mismatched_sizes_and_unpaired_files(folders):
+def test_score_fails_mismatched_sizes_and_unpaired_files_per_image(folders):
     pred_dir, ref_dir = folders
     write_png(pred_dir / "img0.png", np.zeros((100, 100, 3), dtype=np.uint8))
     result = run("score", "--pred", str(pred_dir), "--ref", str(ref_dir), "--metrics", "psnr")
-    assert result.exit_code != 0 and "nothing is resized" in str(result.exception)
+    assert result.exit_code == 1 and "failed img0:" in result.stderr and "nothing is resized" in result.stderr
     write_png(pred_dir / "extra.png", np.zeros((100, 100, 3), dtype=np.uint8))
     result = run("score", "--pred", str(pred_dir), "--ref", str(ref_dir), "--metrics", "psnr")
-    assert "no reference with the same stem" in str(result.exception)
+    assert result.exit_code == 1 and "failed extra: no reference with the same stem" in result.stderr
 
 
 def test_score_without_reference_uses_nr_defaults_and_warns_about_missing_weights(folders):

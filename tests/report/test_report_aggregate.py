@@ -36,7 +36,7 @@ def test_missing_metric_shows_recorded_reason_and_partial_runs_are_flagged(resul
     assert cell.value is None and cell.text == "-"
     assert "weights missing: alexnet.pth" in cell.note
     assert esrgan.metrics["psnr"].partial and "CUDA out of memory" in esrgan.metrics["psnr"].note
-    assert esrgan.images == "1/2"
+    assert esrgan.images == "1 of 2" and not esrgan.ranked
     assert esrgan.run.inference == "tiled 512/32"
     assert esrgan.periods == {16: 0.30, 32: 0.30}
 
@@ -127,15 +127,15 @@ def test_shard_runs_are_left_out_until_merged(tmp_path, make_run):
     assert runs[0].status == "incomplete: 1 of 2 images pending"
 
 
-def test_metric_skipped_by_every_run_keeps_its_column(tmp_path, make_run):
+def test_metric_skipped_by_every_run_collapses_into_one_note(tmp_path, make_run):
     root = tmp_path / "results"
     why = {"musiq": "skipping musiq: weights 'musiq-koniq' missing: put musiq.pth in /somewhere"}
     make_run(root, method="a", values={"x": {"psnr": 20.0}}, metrics=("psnr",), skipped_metrics=why)
     make_run(root, method="b", values={"x": {"psnr": 21.0}}, metrics=("psnr",), skipped_metrics=why)
     (table,) = build_tables(load_runs(root)[0])
-    assert [column.name for column in table.columns] == ["psnr", "musiq"]
-    musiq = table.columns[1]
-    assert musiq.higher_is_better is None and musiq.arrow == "" and "unknown" in musiq.direction
-    cells = [row.metrics["musiq"] for row in table.rows]
-    assert all(cell.value is None and not cell.best for cell in cells)
-    assert cells[0].note == "not scored: weights 'musiq-koniq' missing: put musiq.pth in /somewhere"
+    assert [column.name for column in table.columns] == ["psnr"]
+    assert all("musiq" not in row.metrics for row in table.rows)
+    assert table.empty == (
+        "No value in any run, so not shown as columns: "
+        "musiq (not scored: weights 'musiq-koniq' missing: put musiq.pth in /somewhere)"
+    )

@@ -206,7 +206,10 @@ def test_check_output_contract():
     assert "float tensor" in check_output((good * 255).byte(), lr_shape, 4)
     inf = good.clone()
     inf[0, 0, 0, 0] = float("inf")
-    assert check_output(inf, lr_shape, 4) == "non-finite values: 0 NaN, 1 Inf"
+    assert (
+        check_output(inf, lr_shape, 4)
+        == "non-finite values: 0 NaN, 1 Inf of 960 values; first at channel 0, y 0, x 0 (inf)"
+    )
 
 
 def test_shard_parsing_and_seeds(monkeypatch):

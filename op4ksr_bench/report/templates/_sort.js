@@ -1,5 +1,6 @@
 // Sortable leaderboard tables: click (or Enter on) a header. The first click puts the better values first
-// (direction from the metric's higher_is_better, in data-higher); the next click reverses. Missing values stay last.
+// (direction from the metric's higher_is_better, in data-higher); the next click reverses. Missing values stay last,
+// and on numeric columns rows not on the ranked image set (data-ranked="0") stay after the ranked ones.
 (function () {
   function sortBy(table, header, index) {
     var body = table.tBodies[0];
@@ -14,6 +15,7 @@
       return cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim();
     }
     rows.sort(function (a, b) {
+      if (numeric && a.dataset.ranked !== b.dataset.ranked) { return b.dataset.ranked - a.dataset.ranked; }
       var x = key(a), y = key(b);
       if (numeric) {
         if (x === "" || y === "") { return (x === "") - (y === ""); }
