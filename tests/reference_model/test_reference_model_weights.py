@@ -49,7 +49,12 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
 def test_lora_round_trip_saves_only_the_adapter_over_a_base_folder(tmp_path):
     base = nano_model(seed=5)
     base.transformer.save_pretrained(tmp_path / "base")
-    model = nano_model(seed=5, transformer_path=str(tmp_path / "base"), lora_rank=4, train_vae=False)
+    prompts = {"prompt_embeds": base.prompt_embeds, "pooled_prompt_embeds": base.pooled_prompt_embeds}
+    save_file(prompts, str(tmp_path / "base" / "prompt_embeddings.safetensors"))
+    model = nano_model(
+        seed=5, transformer_path=str(tmp_path / "base"), prompt_embeddings=str(tmp_path / "base"), lora_rank=4,
+        train_vae=False,
+    )  # fmt: skip
     assert model.has_lora
     trainable = model.trainable_parameters()
     assert trainable and all("lora_" in n for n, p in model.named_parameters() if any(p is t for t in trainable))
