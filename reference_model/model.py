@@ -254,10 +254,14 @@ class OP4KSR(nn.Module):
                 f"the stored empty prompt; write it once with `{PROMPT_COMMAND}` and set "
                 "model.prompt_embeddings=DIR/prompt_embeddings.safetensors"
             )
-        # From scratch: float32 init on the CPU (seeded, as always), then cast; on "meta" nothing is allocated.
+        # From scratch: float32 init on the CPU (seeded, as always), then cast; on "meta" the modules are built
+        # directly in `dtype` (shapes only: nothing is allocated, no float32 tensor exists even on paper).
         scratch_device = device if device.type == "meta" else torch.device("cpu")
+        default_dtype = torch.get_default_dtype()
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
+        if device.type == "meta":
+            torch.set_default_dtype(dtype)
         try:
             if config.transformer_path:
                 transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path), dtype=dtype,
@@ -285,6 +289,7 @@ class OP4KSR(nn.Module):
                 source = "seeded-random"
         finally:
             torch.random.set_rng_state(generator_state)
+            torch.set_default_dtype(default_dtype)
         model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
         model.prompt_source = source
         model.to(device=device, dtype=dtype)  # no-op for weights already loaded in place
