@@ -120,6 +120,19 @@ class Op4ksrMethod(Method):
         if self.model.config.scale != scale:
             raise UsageError(f"op4ksr: the weights in {folder} are for x{self.model.config.scale}, not x{scale}")
 
+    @classmethod
+    def from_model(cls, model, device: str, dtype: str, pad: str = "reflect", label: str = "in-memory") -> Op4ksrMethod:
+        """The method around an already built :class:`~reference_model.model.OP4KSR` (already on ``device`` in
+        ``dtype``; e.g. full-size random weights for timing): the same ``upscale`` the benchmark runs."""
+        if pad not in PAD_MODES:
+            raise UsageError(f"op4ksr: pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
+        method = cls.__new__(cls)
+        Method.__init__(method, scale=model.config.scale, device=device, dtype=dtype)
+        method.weights_folder = Path(label)
+        method.pad = pad
+        method.model = model.eval()
+        return method
+
     def _padding(self, height: int, width: int) -> tuple[int, int]:
         """LR pixels to add at the bottom and right so the output is a multiple of the token pitch."""
         step = self.model.pixels_per_token
