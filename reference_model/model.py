@@ -454,6 +454,7 @@ class OP4KSR(nn.Module):
         folder = Path(folder)
         if not folder.is_dir():
             raise WeightsMissingError(f"OP4KSR weights folder {folder} does not exist")
+        payload: dict[str, Any] = {}
         if (folder / CONFIG_FILE).is_file():
             payload = json.loads((folder / CONFIG_FILE).read_text())
             values = payload["model"]
@@ -482,6 +483,9 @@ class OP4KSR(nn.Module):
         prompt_embeds, pooled_prompt_embeds = load_prompt_embeddings(folder / PROMPT_FILE, transformer)
         model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
         model.to(device=device, dtype=dtype)  # the prompt buffers; the weights are already there
+        # folders saved before the source was recorded: a from-scratch model could only have the seeded-random one
+        scratch = not (config.transformer_path or config.prompt_embeddings) and (folder / CONFIG_FILE).is_file()
+        model.prompt_source = payload.get("prompt_embeddings_source", "seeded-random" if scratch else "stored")
         if (folder / "transformer_lora").is_dir():
             _load_lora(model.transformer, folder / "transformer_lora")
         model.eval()

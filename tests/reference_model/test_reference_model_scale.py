@@ -151,3 +151,7 @@ def test_from_scratch_prompt_is_recorded_as_seeded_random(tmp_path):
     model.save_pretrained(tmp_path / "saved")
     payload = json.loads((tmp_path / "saved" / "op4ksr.json").read_text())
     assert payload["prompt_embeddings_source"] == "seeded-random"
+    assert OP4KSR.from_pretrained(tmp_path / "saved").prompt_source == "seeded-random"
+    from op4ksr_bench.methods.op4ksr import shipped_checkpoint
+
+    assert OP4KSR.from_pretrained(shipped_checkpoint()).prompt_source == "seeded-random"  # saved before the field
