@@ -155,3 +155,18 @@ def test_from_scratch_prompt_is_recorded_as_seeded_random(tmp_path):
     from op4ksr_bench.methods.op4ksr import shipped_checkpoint
 
     assert OP4KSR.from_pretrained(shipped_checkpoint()).prompt_source == "seeded-random"  # saved before the field
+
+
+@pytest.fixture(scope="module")
+def nano_latents():
+    model = OP4KSR.from_config(ModelConfig.from_dict(load_config_file("nano")["model"])).eval()
+    return model.vae, torch.randn(1, 16, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("partitioned", [False, True], ids=["plain", "partitioned"])
+def test_benchmark_nano_decode_512(benchmark, nano_latents, partitioned):
+    """The plain and the partitioned last stage side by side (nano VAE, 512x512 output)."""
+    vae, latents = nano_latents
+    with torch.no_grad():
+        image = benchmark(vae.decode_latents, latents, partitioned)
+    assert image.shape == (1, 3, 512, 512)
