@@ -198,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         patch_free = measure(lambda: method.upscale(lr), args.repeats, device)
         results["patch_free"] = summarise(patch_free, work_flops(args.config, args.size), peak)
         print(f"patch-free: {json.dumps(results['patch_free'])}", flush=True)
-        tiled_timing = measure(lambda: tiled.upscale(lr), args.repeats, device)
-        results["tiled"] = summarise(tiled_timing, work_flops(args.config, args.size, args.tile, tiles), peak)
+        try:
+            tiled_timing = measure(lambda: tiled.upscale(lr), args.repeats, device)
+        except ValueError as error:  # the tiling engine refuses non-finite tiles (random weights can overflow bf16)
+            results["tiled"] = {"error": str(error)}
+        else:
+            results["tiled"] = summarise(tiled_timing, work_flops(args.config, args.size, args.tile, tiles), peak)
         print(f"tiled:      {json.dumps(results['tiled'])}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -218,6 +222,9 @@ def report(results: dict) -> str:
     for mode in ("patch_free", "tiled"):
         entry = results[mode]
         label = "patch-free" if mode == "patch_free" else f"tiled ({results['tiles']} x {results['tile']} px)"
+        if "error" in entry:
+            lines.append(f"  {label}: not timed: {entry['error']}")
+            continue
         line = (f"  {label}: {entry['seconds_median']:.3f} s (median of {len(entry['seconds_all'])}), "
                 f"{_flop(entry['flops']['total'])}, {entry['achieved_tflops']:.3g} TFLOP/s")  # fmt: skip
         if entry["peak_allocated_gib"] is not None:
