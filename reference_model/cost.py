@@ -10,7 +10,14 @@ forward is traced:
   it; the peak of that total is reported. Attention score matrices (``[..., S, S]``) are excluded because
   flash/memory-efficient attention, which any 4K run needs, never materialises them.
 
+- Largest tensor: the most elements any single tensor of the decode has (attention scores excluded, as above);
+  CUDA kernels index with 32 bits, so it must stay below 2^31 (the partitioned SC-VAE decode keeps it there).
+- Training memory per GPU (``--training-crop``): frozen weights in bf16, trained parameters (LoRA) in float32
+  with their gradients, AdamW's two moments and the EMA copy, plus the activation peak of one traced training
+  step (forward + backward, gradient checkpointing as the config sets it, each tensor at its own element size).
+
     python -m reference_model.cost --config flux-dev-f16 --size 4096 4096
+    python -m reference_model.cost --config flux-dev-f16 --training-crop 1024
 """
 
 from __future__ import annotations
@@ -47,17 +54,22 @@ class CostReport:
     transformer_peak_activation_bytes: float
     vae_decode_peak_activation_bytes: float
     bytes_per_element: int
+    vae_decode_largest_elements: int = 0
+    partitioned_decode: bool = False
 
 
 class _LiveBytes(TorchDispatchMode):
     """Peak of the bytes held by tensors created inside the mode (views and ``[..., S, S]`` scores excluded)."""
 
-    def __init__(self, bytes_per_element: int, square_side: int | None):
+    def __init__(self, bytes_per_element: int | None, square_side: int | tuple[int, ...] | None):
         super().__init__()
-        self.bytes_per_element = bytes_per_element
-        self.square_side = square_side
+        self.bytes_per_element = bytes_per_element  # None: each tensor's own element size
+        sides = square_side if isinstance(square_side, tuple) else (square_side,)
+        self.square_sides = {side for side in sides if side}  # sequence lengths whose [..., S, S] scores are skipped
         self.live = 0
         self.peak = 0
+        self.largest = 0  # most elements of one tensor
+        self.largest_by_dtype: dict[torch.dtype, int] = {}
 
     def _release(self, size: int) -> None:
         self.live -= size
@@ -71,17 +83,19 @@ class _LiveBytes(TorchDispatchMode):
             if not isinstance(output, torch.Tensor):
                 continue
             shape = tuple(output.shape)
-            if self.square_side and len(shape) >= 2 and shape[-1] == shape[-2] == self.square_side:
+            if len(shape) >= 2 and shape[-1] == shape[-2] and shape[-1] in self.square_sides:
                 continue  # attention scores: not materialised by flash attention
-            size = output.numel() * self.bytes_per_element
+            self.largest = max(self.largest, output.numel())
+            self.largest_by_dtype[output.dtype] = max(self.largest_by_dtype.get(output.dtype, 0), output.numel())
+            size = output.numel() * (self.bytes_per_element or output.element_size())
             self.live += size
             self.peak = max(self.peak, self.live)
             weakref.finalize(output, self._release, size)
         return result
 
 
-def _count(function, bytes_per_element: int, square_side: int | None) -> tuple[float, float, float]:
-    """(total FLOPs, bmm FLOPs, peak activation bytes) of ``function()`` on meta tensors."""
+def _count(function, bytes_per_element: int, square_side: int | None) -> tuple[float, float, float, int]:
+    """(total FLOPs, bmm FLOPs, peak activation bytes, largest tensor's elements) of ``function()`` on meta."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -90,7 +104,7 @@ def _count(function, bytes_per_element: int, square_side: int | None) -> tuple[f
         function()
     per_op = counter.get_flop_counts().get("Global", {})
     bmm = float(sum(value for op, value in per_op.items() if "bmm" in str(op)))
-    return float(counter.get_total_flops()), bmm, float(tracker.peak)
+    return float(counter.get_total_flops()), bmm, float(tracker.peak), tracker.largest
 
 
 def cost_report(config_name: str, height: int, width: int, bytes_per_element: int = 2) -> CostReport:
@@ -133,15 +147,17 @@ def cost_report(config_name: str, height: int, width: int, bytes_per_element: in
         with torch.device("meta"):
             vae.encode_mean(torch.empty(1, 3, height, width))
 
+    partitioned = bool(model.get("partitioned_decode", False))
+
     def run_decode():
         with torch.device("meta"):
-            vae.decode_latents(torch.empty(1, vae.config.latent_channels, latent_h, latent_w))
+            vae.decode_latents(torch.empty(1, vae.config.latent_channels, latent_h, latent_w), partitioned)
 
-    transformer_flops, attention_flops, transformer_peak = _count(
+    transformer_flops, attention_flops, transformer_peak, _ = _count(
         run_transformer, bytes_per_element, tokens + text_tokens
     )
-    encode_flops, _, _ = _count(run_encode, bytes_per_element, latent_h * latent_w)
-    decode_flops, _, decode_peak = _count(run_decode, bytes_per_element, latent_h * latent_w)
+    encode_flops, _, _, _ = _count(run_encode, bytes_per_element, latent_h * latent_w)
+    decode_flops, _, decode_peak, decode_largest = _count(run_decode, bytes_per_element, latent_h * latent_w)
     return CostReport(
         config=config_name,
         height=height,
@@ -157,6 +173,78 @@ def cost_report(config_name: str, height: int, width: int, bytes_per_element: in
         transformer_peak_activation_bytes=transformer_peak,
         vae_decode_peak_activation_bytes=decode_peak,
         bytes_per_element=bytes_per_element,
+        vae_decode_largest_elements=decode_largest,
+        partitioned_decode=partitioned,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Per-GPU memory of one training step (bytes), batch 1 per GPU at ``crop x crop`` (every GPU holds it all)."""
+
+    config: str
+    crop: int
+    frozen_parameters: int
+    trained_parameters: int
+    frozen_weight_bytes: float  # bf16
+    trained_state_bytes: float  # float32 weights + gradients + AdamW moments + EMA = 20 bytes per parameter
+    activation_peak_bytes: float  # traced forward + backward
+    gradient_checkpointing: bool
+
+    @property
+    def total_bytes(self) -> float:
+        return self.frozen_weight_bytes + self.trained_state_bytes + self.activation_peak_bytes
+
+
+def training_memory(config_name: str, crop: int) -> TrainingMemory:
+    """Trace one bf16 training step of ``config_name`` at ``crop`` px on the meta device (see the module docstring)."""
+    from reference_model.configs import load_config_file
+    from reference_model.model import OP4KSR, ModelConfig
+
+    values = load_config_file(config_name)
+    config = ModelConfig.from_dict(values["model"])
+    model = OP4KSR.from_config(config, device="meta", dtype=torch.bfloat16)
+    checkpointing = bool(values.get("gradient_checkpointing", False))
+    if checkpointing:
+        model.transformer.enable_gradient_checkpointing()
+        model.vae.enable_gradient_checkpointing()
+    trained_ids = {id(p) for p in model.trainable_parameters()}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in trained_ids)
+        if id(parameter) in trained_ids:
+            parameter.data = parameter.data.float()
+    model.train()
+    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    tracker = _LiveBytes(None, None)
+    with tracker:
+        lr = torch.empty(1, 3, crop // config.scale, crop // config.scale, device="meta", dtype=torch.bfloat16)
+        model(lr, (crop, crop)).float().mean().backward()
+    return TrainingMemory(
+        config=config_name,
+        crop=crop,
+        frozen_parameters=frozen,
+        trained_parameters=trained,
+        frozen_weight_bytes=2.0 * frozen,
+        trained_state_bytes=20.0 * trained,
+        activation_peak_bytes=float(tracker.peak),
+        gradient_checkpointing=checkpointing,
+    )
+
+
+def format_training_memory(plan: TrainingMemory) -> str:
+    gib = 1024**3
+    return "\n".join(
+        [
+            f"{plan.config} training step at {plan.crop}x{plan.crop}, batch 1 per GPU, bf16, gradient checkpointing "
+            f"{'on' if plan.gradient_checkpointing else 'off'}:",
+            f"  frozen weights: {plan.frozen_parameters:,} parameters in bf16 = "
+            f"{plan.frozen_weight_bytes / gib:.2f} GiB",
+            f"  trained: {plan.trained_parameters:,} parameters x 20 bytes (fp32 weights, gradients, 2 AdamW "
+            f"moments, EMA) = {plan.trained_state_bytes / gib:.2f} GiB",
+            f"  activations (traced forward + backward peak): {plan.activation_peak_bytes / gib:.2f} GiB",
+            f"  total per GPU: {plan.total_bytes / gib:.2f} GiB (plus the CUDA context and allocator slack)",
+        ]
     )
 
 
@@ -180,7 +268,9 @@ def format_report(report: CostReport) -> str:
             f"peak activations {report.transformer_peak_activation_bytes / gib:.2f} GiB",
             f"  VAE: {report.vae_parameters:,} parameters, encode {_flop(report.vae_encode_flops)}, decode "
             f"{_flop(report.vae_decode_flops)}, decode peak activations "
-            f"{report.vae_decode_peak_activation_bytes / gib:.2f} GiB",
+            f"{report.vae_decode_peak_activation_bytes / gib:.2f} GiB, largest decode tensor "
+            f"{report.vae_decode_largest_elements:,} elements "
+            f"({'partitioned' if report.partitioned_decode else 'plain'} last stage)",
             f"  (activations at {report.bytes_per_element} bytes per element)",
         ]
     )
@@ -192,7 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(4096, 4096), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--bytes-per-element", type=int, default=2, help="2 for bf16, 4 for fp32")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--training-crop", type=int, help="report per-GPU training memory at this crop instead")
     args = parser.parse_args(argv)
+    if args.training_crop:
+        plan = training_memory(args.config, args.training_crop)
+        print(
+            json.dumps({**asdict(plan), "total_bytes": plan.total_bytes}) if args.json else format_training_memory(plan)
+        )
+        return 0
     report = cost_report(args.config, args.size[0], args.size[1], args.bytes_per_element)
     print(json.dumps(asdict(report), indent=2) if args.json else format_report(report))
     return 0

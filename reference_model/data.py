@@ -4,10 +4,11 @@ The HR images come from a built suite (``train`` by default: ``<data>/train`` wi
 ``hr/<id>.png``); the LR images are made by :func:`op4ksr_bench.data.degradations.degrade`, the same code that
 builds the synthetic benchmark suites, with the suite's ``degradation`` config (or one given explicitly).
 
-Determinism: batch ``n`` is a pure function of ``(seed, n)`` (image choice, crop position, flips and the
-degradation seed all come from ``numpy.random.default_rng([seed, n])``), so a resumed run sees exactly the
-batches it would have seen. A few images (chosen by a seeded hash of their ids) are held out for validation
-and never trained on.
+Determinism: process ``r``'s batch ``n`` is a pure function of ``(seed, n, r)`` (image choice, crop position,
+flips and the degradation seed all come from ``numpy.random.default_rng([seed, n, r])``), so every process of a
+multi-process run trains on its own slice, and a resumed run (with the same or another number of processes) sees
+exactly the batches a fresh run with that many processes would see from that step on. A few images (chosen by a
+seeded hash of their ids) are held out for validation and never trained on.
 """
 
 from __future__ import annotations
@@ -97,9 +98,9 @@ class TrainingPairs:
             self._cache.popitem(last=False)
         return image
 
-    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch number ``step``: ``(lr [B, 3, c/s, c/s], hr [B, 3, c, c])`` float32 in ``[0, 1]``."""
-        rng = np.random.default_rng([self.seed, int(step)])
+    def batch(self, step: int, batch_size: int, rank: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Process ``rank``'s batch number ``step``: ``(lr [B, 3, c/s, c/s], hr [B, 3, c, c])`` float32 in [0, 1]."""
+        rng = np.random.default_rng([self.seed, int(step), int(rank)])
         low, high = [], []
         for _ in range(batch_size):
             entry = self.train_entries[int(rng.integers(len(self.train_entries)))]

@@ -17,7 +17,18 @@ A saved model is a folder::
 
 A folder with real weights (FLUX.1-dev ``transformer/`` + SC-VAE ``vae/`` + the empty-prompt embeddings made
 once by ``python -m reference_model.prompt_embeddings``) has the same layout; without ``op4ksr.json`` it runs
-with the ``flux-dev-f16`` model settings.
+with the ``flux-dev-f16`` model settings. A LoRA model trained on a real base stores only ``transformer_lora/``
+(and ``vae/`` only when the VAE was trained): the base is reloaded from the config's ``transformer_path`` /
+``vae_path``.
+
+Precision: ``from_config`` / ``from_pretrained`` take ``dtype`` and ``device``; the default dtype is bfloat16 on
+CUDA and float32 elsewhere. Real weights are read by diffusers straight into that dtype (``low_cpu_mem_usage``:
+the modules are built on the meta device and the file's tensors assigned), so a bf16 model never exists in
+float32. Only from-scratch configs (no ``transformer_path``) are initialised in float32 on the CPU first.
+
+Empty prompt: a model on a real transformer needs the stored embeddings (``prompt_embeddings`` in the config,
+or ``prompt_embeddings.safetensors`` in a saved folder) and refuses to start without them; only from-scratch
+configs (no text encoder at all) use a fixed, seeded random "empty prompt", and ``op4ksr.json`` says which.
 """
 
 from __future__ import annotations
@@ -65,6 +76,10 @@ class ModelConfig:
         lora_targets: Module-name suffixes that get LoRA.
         train_vae: Whether training updates the VAE (nano: yes, it is trained from scratch; real: no).
         scale: The super-resolution factor the model is trained for.
+        prompt_embeddings: ``prompt_embeddings.safetensors`` (or the folder holding it) written by
+            ``python -m reference_model.prompt_embeddings``; required with ``transformer_path``.
+        partitioned_decode: Run the F16 VAE's last decoder stage in parts, as SC-VAE is trained (see
+            ``reference_model/vae.py``); on for real SC-VAE weights, off for ``nano`` (trained without it).
     """
 
     name: str = "nano"
@@ -83,6 +98,8 @@ class ModelConfig:
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     train_vae: bool = True
     scale: int = 4
+    prompt_embeddings: str | None = None
+    partitioned_decode: bool = False
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -130,6 +147,45 @@ def image_token_ids(rows: int, columns: int, device: torch.device | str = "cpu")
     return ids.reshape(rows * columns, 3).to(device)
 
 
+def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device | str | None) -> torch.dtype:
+    """``dtype`` as a ``torch.dtype``; None: bfloat16 on CUDA, float32 elsewhere."""
+    if dtype is None:
+        return torch.bfloat16 if torch.device(device or "cpu").type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+        if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+            raise UsageError(f"dtype must be float32, bfloat16 or float16, got {dtype!r}")
+        return resolved
+    return dtype
+
+
+PROMPT_COMMAND = "python -m reference_model.prompt_embeddings --flux FLUX_DEV_DIR --out DIR"
+
+
+def load_prompt_embeddings(path: Path, transformer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(prompt_embeds, pooled_prompt_embeds)`` from ``path`` (the file or its folder), checked against the
+    transformer's widths; one-line :class:`WeightsMissingError` naming the file and the command that writes it."""
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    if path.is_dir() or not path.suffix:
+        path = path / PROMPT_FILE
+    if not path.is_file():
+        raise WeightsMissingError(f"{path} is missing: write the empty-prompt embeddings once with `{PROMPT_COMMAND}`")
+    tensors = load_file(str(path))
+    if set(tensors) != {"prompt_embeds", "pooled_prompt_embeds"}:
+        raise WeightsMissingError(f"{path} must hold prompt_embeds and pooled_prompt_embeds; rewrite it with "
+                                  f"`{PROMPT_COMMAND}`")  # fmt: skip
+    joint, pooled = transformer.config.joint_attention_dim, transformer.config.pooled_projection_dim
+    widths = (tensors["prompt_embeds"].shape[-1], tensors["pooled_prompt_embeds"].shape[-1])
+    if widths != (joint, pooled):
+        raise UsageError(
+            f"{path}: embeddings of widths {widths[0]}/{widths[1]} do not fit this transformer ({joint}/{pooled}); "
+            "write them from the same FLUX.1 folder"
+        )
+    return tensors["prompt_embeds"], tensors["pooled_prompt_embeds"]
+
+
 class OP4KSR(nn.Module):
     """The reference model: F16 VAE + Flux transformer + stored empty-prompt embeddings.
 
@@ -155,6 +211,8 @@ class OP4KSR(nn.Module):
         self.vae = vae
         self.register_buffer("prompt_embeds", prompt_embeds.detach().clone())
         self.register_buffer("pooled_prompt_embeds", pooled_prompt_embeds.detach().clone())
+        self.prompt_source = "stored"  # set by from_config: "stored" or "seeded-random"
+        vae.partitioned_decode = bool(config.partitioned_decode)
         self.rope_thetas = apply_rfr(transformer, config.rfr_mode, config.rfr_scale, config.rope_theta)
         token_channels = transformer.config.in_channels
         if token_channels != 4 * vae.config.latent_channels:
@@ -165,32 +223,76 @@ class OP4KSR(nn.Module):
     # ---- construction ------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: ModelConfig, seed: int = 0) -> OP4KSR:
-        """Build from a config: random init (seeded) for dict configs, local folders for ``*_path`` entries."""
+    def from_config(
+        cls,
+        config: ModelConfig,
+        seed: int = 0,
+        dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
+    ) -> OP4KSR:
+        """Build from a config: random init (seeded) for dict configs, local folders for ``*_path`` entries.
+
+        Args:
+            config: The model config.
+            seed: Seeds the from-scratch initialisation and the from-scratch "empty prompt".
+            dtype: Weights dtype (default: bfloat16 on CUDA, float32 elsewhere).
+            device: Where the weights go (``meta``: shapes only, nothing allocated).
+
+        Raises:
+            WeightsMissingError: a real transformer without its stored empty-prompt embeddings, or a missing file.
+            UsageError: a VAE folder whose compression is not the config's.
+        """
         from diffusers import FluxTransformer2DModel
 
         from reference_model.vae import F16AutoencoderKL
 
+        device = torch.device(device or "cpu")
+        dtype = resolve_dtype(dtype, device)
+        if config.transformer_path and not config.prompt_embeddings:
+            raise WeightsMissingError(
+                f"model.prompt_embeddings is not set: a model on the real transformer {config.transformer_path} needs "
+                f"the stored empty prompt; write it once with `{PROMPT_COMMAND}` and set "
+                "model.prompt_embeddings=DIR/prompt_embeddings.safetensors"
+            )
+        # From scratch: float32 init on the CPU (seeded, as always), then cast; on "meta" the modules are built
+        # directly in `dtype` (shapes only: nothing is allocated, no float32 tensor exists even on paper).
+        scratch_device = device if device.type == "meta" else torch.device("cpu")
+        default_dtype = torch.get_default_dtype()
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
+        if device.type == "meta":
+            torch.set_default_dtype(dtype)
         try:
             if config.transformer_path:
-                transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path))
+                transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path), dtype=dtype,
+                                              device=device)  # fmt: skip
             else:
-                transformer = FluxTransformer2DModel(**config.transformer)
+                with scratch_device:
+                    transformer = FluxTransformer2DModel(**config.transformer)
             if config.vae_path:
-                vae = _load_diffusers(F16AutoencoderKL, Path(config.vae_path))
+                vae = _load_vae(Path(config.vae_path), int(config.vae.get("stride", 2)), dtype=dtype, device=device)
             else:
-                vae = F16AutoencoderKL(**config.vae)
-            generator = torch.Generator().manual_seed(seed + 1)
-            joint_dim = transformer.config.joint_attention_dim
-            pooled_dim = transformer.config.pooled_projection_dim
-            # Without a text encoder the "empty prompt" of a from-scratch model is a fixed, seeded constant.
-            prompt_embeds = torch.randn(1, config.prompt_length, joint_dim, generator=generator)
-            pooled_prompt_embeds = torch.randn(1, pooled_dim, generator=generator)
+                with scratch_device:
+                    vae = F16AutoencoderKL(**config.vae)
+            if config.prompt_embeddings:
+                prompt_embeds, pooled_prompt_embeds = load_prompt_embeddings(
+                    Path(config.prompt_embeddings), transformer
+                )
+                source = "stored"
+            else:
+                # Without a text encoder the "empty prompt" of a from-scratch model is a fixed, seeded constant.
+                generator = torch.Generator().manual_seed(seed + 1)
+                joint_dim = transformer.config.joint_attention_dim
+                pooled_dim = transformer.config.pooled_projection_dim
+                prompt_embeds = torch.randn(1, config.prompt_length, joint_dim, generator=generator)
+                pooled_prompt_embeds = torch.randn(1, pooled_dim, generator=generator)
+                source = "seeded-random"
         finally:
             torch.random.set_rng_state(generator_state)
+            torch.set_default_dtype(default_dtype)
         model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
+        model.prompt_source = source
+        model.to(device=device, dtype=dtype)  # no-op for weights already loaded in place
         if config.lora_rank > 0:
             model.add_lora(config.lora_rank, config.lora_alpha, config.lora_targets)
         return model
@@ -309,18 +411,29 @@ class OP4KSR(nn.Module):
             _save_lora(self.transformer, folder / "transformer_lora")
         if save_base_transformer:
             _save_diffusers(self.transformer, folder / "transformer", without_lora=self.has_lora)
-        _save_diffusers(self.vae, folder / "vae", without_lora=False)
+        if self.config.train_vae or not self.config.vae_path:  # a frozen VAE is reloaded from vae_path
+            _save_diffusers(self.vae, folder / "vae", without_lora=False)
         tensors = {
             "prompt_embeds": self.prompt_embeds.detach().cpu().contiguous(),
             "pooled_prompt_embeds": self.pooled_prompt_embeds.detach().cpu().contiguous(),
         }
         save_file(tensors, str(folder / PROMPT_FILE))
-        payload = {"format": "op4ksr-reference", "format_version": FORMAT_VERSION, "model": self.config.to_dict()}
+        payload = {
+            "format": "op4ksr-reference",
+            "format_version": FORMAT_VERSION,
+            "model": self.config.to_dict(),
+            "prompt_embeddings_source": self.prompt_source,
+        }
         atomic_write_text(folder / CONFIG_FILE, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def from_pretrained(
-        cls, folder: Path, overrides: dict[str, Any] | None = None, default_config: str = "flux-dev-f16"
+        cls,
+        folder: Path,
+        overrides: dict[str, Any] | None = None,
+        default_config: str = "flux-dev-f16",
+        dtype: torch.dtype | str | None = None,
+        device: torch.device | str | None = None,
     ) -> OP4KSR:
         """Load a saved model or a real-weights folder (see the module docstring).
 
@@ -328,18 +441,20 @@ class OP4KSR(nn.Module):
             folder: The folder.
             overrides: Model-config fields to change at load time (e.g. ``rfr_scale``, ``timestep``).
             default_config: Config whose ``model`` section applies when the folder has no ``op4ksr.json``.
+            dtype: Weights dtype (default: bfloat16 on CUDA, float32 elsewhere); read straight into it.
+            device: Where the weights go.
 
         Raises:
             WeightsMissingError: A required file is missing (one line naming it and where it goes).
         """
         from diffusers import FluxTransformer2DModel
-        from safetensors.torch import load_file
 
-        from reference_model.vae import F16AutoencoderKL
-
+        device = torch.device(device or "cpu")
+        dtype = resolve_dtype(dtype, device)
         folder = Path(folder)
         if not folder.is_dir():
             raise WeightsMissingError(f"OP4KSR weights folder {folder} does not exist")
+        payload: dict[str, Any] = {}
         if (folder / CONFIG_FILE).is_file():
             payload = json.loads((folder / CONFIG_FILE).read_text())
             values = payload["model"]
@@ -351,45 +466,86 @@ class OP4KSR(nn.Module):
             values.pop("vae_path", None)
         values.update(overrides or {})
         config = ModelConfig.from_dict(values)
+        options = {"dtype": dtype, "device": device}
         if (folder / "transformer" / "config.json").is_file():
-            transformer = _load_diffusers(FluxTransformer2DModel, folder / "transformer")
+            transformer = _load_diffusers(FluxTransformer2DModel, folder / "transformer", **options)
         elif config.transformer_path:
-            transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path))
+            transformer = _load_diffusers(FluxTransformer2DModel, Path(config.transformer_path), **options)
         else:
             raise WeightsMissingError(
                 f"{folder / 'transformer' / 'config.json'} is missing: put the FLUX.1 transformer folder "
                 "(config.json + *.safetensors) there"
             )
-        vae = _load_diffusers(F16AutoencoderKL, folder / "vae", what="the F16 (SC-VAE) folder")
-        prompt_path = folder / PROMPT_FILE
-        if not prompt_path.is_file():
-            raise WeightsMissingError(
-                f"{prompt_path} is missing: compute it once with `python -m reference_model.prompt_embeddings "
-                f"--flux FLUX_DEV_DIR --out {folder}`"
-            )
-        prompts = load_file(str(prompt_path))
-        model = cls(config, transformer, vae, prompts["prompt_embeds"], prompts["pooled_prompt_embeds"])
+        vae_folder = folder / "vae"
+        if not vae_folder.is_dir() and config.vae_path:
+            vae_folder = Path(config.vae_path)
+        vae = _load_vae(vae_folder, int(config.vae.get("stride", 2)), **options)
+        prompt_embeds, pooled_prompt_embeds = load_prompt_embeddings(folder / PROMPT_FILE, transformer)
+        model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
+        model.to(device=device, dtype=dtype)  # the prompt buffers; the weights are already there
+        # folders saved before the source was recorded: a from-scratch model could only have the seeded-random one
+        scratch = not (config.transformer_path or config.prompt_embeddings) and (folder / CONFIG_FILE).is_file()
+        model.prompt_source = payload.get("prompt_embeddings_source", "seeded-random" if scratch else "stored")
         if (folder / "transformer_lora").is_dir():
             _load_lora(model.transformer, folder / "transformer_lora")
         model.eval()
         return model
 
 
-def _load_diffusers(model_class: type, folder: Path, what: str = "the diffusers folder") -> nn.Module:
-    """``model_class.from_pretrained(folder)`` with one-line errors for missing files; float32, CPU."""
+def _load_diffusers(
+    model_class: type,
+    folder: Path,
+    what: str = "the diffusers folder",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """``model_class.from_pretrained(folder)`` in ``dtype`` on ``device``, with one-line errors for missing files.
+
+    diffusers builds the module on the meta device and assigns the file's tensors (``low_cpu_mem_usage``), cast
+    tensor by tensor to ``dtype``: peak host memory is one shard, and a bf16 file never becomes float32.
+    """
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise WeightsMissingError(f"{config_path} is missing: put {what} (config.json + *.safetensors) there")
     if not any(folder.glob("*.safetensors")):
         raise WeightsMissingError(f"no *.safetensors in {folder}: put {what}'s weight files there")
-    module = model_class.from_pretrained(str(folder), torch_dtype=torch.float32, local_files_only=True)
-    # Tensors read from safetensors can sit at unaligned addresses, which sends CPU matrix products down another
-    # SIMD path with another summation order; fresh (aligned) copies make a reload bit-identical to the original.
-    with torch.no_grad():
-        for tensor in [*module.parameters(), *module.buffers()]:
-            if tensor.data_ptr() % 64:
-                tensor.data = tensor.data.clone()
+    device = torch.device(device)
+    extra: dict[str, Any] = {} if device.type == "cpu" else {"device_map": {"": device}}
+    module = model_class.from_pretrained(
+        str(folder), torch_dtype=dtype, local_files_only=True, low_cpu_mem_usage=True, **extra
+    )
+    if device.type == "cpu":
+        # Tensors read from safetensors can sit at unaligned addresses, which sends CPU matrix products down
+        # another SIMD path with another summation order; aligned copies make a reload bit-identical.
+        with torch.no_grad():
+            for tensor in [*module.parameters(), *module.buffers()]:
+                if tensor.data_ptr() % 64:
+                    tensor.data = tensor.data.clone()
     return module
+
+
+def _load_vae(folder: Path, expected_stride: int, dtype: torch.dtype, device: torch.device | str) -> nn.Module:
+    """The F16 VAE folder, refused in one line unless its ``config.json`` declares the expected ``stride``.
+
+    The stride is the only field telling an F16 (SC-VAE, ``"stride": 2``) folder from the stock F8 layout (FLUX.1's
+    own ``vae/``, which has no such field): loading F8 weights into the F16 layout would run without error and
+    give garbage, so an undeclared or different compression is an error, not a default.
+    """
+    from reference_model.vae import F16AutoencoderKL
+
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        declared = json.loads(config_path.read_text()).get("stride")
+        if declared is None:
+            raise UsageError(
+                f'{config_path} declares no compression ("stride"); an F16 SC-VAE folder has "stride": 2 '
+                "(FLUX.1's own vae/ is F8): point vae_path at the SC-VAE folder or add the field if it is one"
+            )
+        if int(declared) != expected_stride:
+            factor = {1: "F8", 2: "F16"}.get(int(declared), f"stride {declared}")
+            wanted = {1: "F8", 2: "F16"}.get(expected_stride, f"stride {expected_stride}")
+            raise UsageError(f'{folder} is an {factor} VAE ("stride": {declared}) where the model expects {wanted}')
+    return _load_diffusers(F16AutoencoderKL, folder, what="the F16 (SC-VAE) folder", dtype=dtype, device=device)
 
 
 def _save_diffusers(module: nn.Module, folder: Path, without_lora: bool) -> None:

@@ -4,8 +4,10 @@
 
 reads ``text_encoder/`` (CLIP), ``text_encoder_2/`` (T5-XXL) and their tokenizers from the FLUX.1 folder through
 diffusers' ``FluxPipeline.encode_prompt("")`` and writes ``<out>/prompt_embeddings.safetensors`` with
-``prompt_embeds [1, max_sequence_length, 4096]`` and ``pooled_prompt_embeds [1, 768]`` (float32), the file
-``OP4KSR.from_pretrained`` reads. Needs the ``transformers`` package and about 20 GB of memory for T5-XXL.
+``prompt_embeds [1, max_sequence_length, 4096]`` and ``pooled_prompt_embeds [1, 768]`` (float32): the file
+``OP4KSR.from_pretrained`` reads from a weights folder, and the one the trainer's ``model.prompt_embeddings``
+names (a model on a real transformer refuses to start without it). Needs the ``transformers`` package and
+about 20 GB of memory for T5-XXL.
 """
 
 from __future__ import annotations

@@ -2,17 +2,30 @@
 
     python reference_model/train.py --config nano --max-steps 2000 --out runs/nano --data ~/.cache/op4ksr-bench/data
     python reference_model/train.py --config nano --out DIR --set ap_weight=0 --set model.rfr_mode=none
-    accelerate launch reference_model/train.py --config flux-dev-f16 --out DIR      # multi-GPU, bf16
+    torchrun --nproc_per_node 8 reference_model/train.py --config flux-dev-f16 --out DIR ...   # 8 GPUs, bf16
+    accelerate launch --num_processes 8 reference_model/train.py --config flux-dev-f16 --out DIR ...
 
 Config: :class:`TrainConfig` below holds every option with its default; ``--config NAME`` reads
 ``reference_model/configs/NAME.yaml`` (trainer fields at the top level, the model under ``model:``); flags and
 ``--set key=value`` (YAML values; ``model.key`` for model fields) override it.
 
-Each step: a batch of random HR crops from the built ``train`` suite, degraded on the fly by the benchmark's
-pipeline -> model(LR) at the HR size -> L2 + LPIPS + L_AP -> AdamW step (with warm-up) -> EMA update. Outputs in
-``--out``: ``log.csv`` and ``tensorboard/`` (losses, learning rate, validation PSNR/PAS on held-out crops),
-``checkpoint.pt`` (a plain dict with the config inside: resume by running the same command again), and
-``final/`` (the EMA weights as a loadable model folder, see ``reference_model/model.py``).
+Each step, on every process: its own batch of random HR crops from the built ``train`` suite (seeded by step and
+process rank), degraded on the fly by the benchmark's pipeline -> model(LR) at the HR size -> L2 + LPIPS + L_AP
+-> (gradients averaged over processes by DDP) -> AdamW step -> learning-rate schedule (diffusers' ``cosine`` by
+default, with linear warm-up) -> EMA update (diffusers' ``EMAModel`` over exactly the trained parameters). A
+non-finite loss or gradient norm on any process skips the step on all of them (logged in ``nonfinite_steps``);
+more than ``max_nonfinite_steps`` stop the run with one line.
+
+Only the main process validates, logs and writes. Outputs in ``--out``: ``log.csv`` and ``tensorboard/`` (losses,
+learning rate, validation PSNR/PAS on held-out crops), ``checkpoint/`` (see :func:`save_checkpoint`: trained
+parameters only, optimiser, scheduler, EMA, RNG, step, config; safetensors + JSON, no pickle; resume by running
+the same command again, with any number of processes), and ``final/`` (the EMA weights as a loadable model
+folder, see ``reference_model/model.py``).
+
+Choices: the checkpoint is written here rather than by ``accelerator.save_state``, because accelerate stores RNG
+and custom states as per-process pickles (``random_states_<rank>.pkl``, loaded by unpickling and tied to the
+process count) and its model file holds the whole model, base weights included. The scheduler is stepped once per
+optimiser step and not passed to ``accelerator.prepare`` (a prepared scheduler advances once per process).
 """
 
 from __future__ import annotations
@@ -20,8 +33,10 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import io
+import json
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,8 +53,11 @@ from op4ksr_bench.errors import Op4ksrError, UsageError
 
 LOG_COLUMNS = (
     "step", "elapsed_s", "images_per_s", "learning_rate", "loss", "loss_l2", "loss_lpips", "loss_ap",
-    "val_psnr", "val_pas", "val_bicubic_psnr", "val_bicubic_pas",
+    "val_psnr", "val_pas", "val_bicubic_psnr", "val_bicubic_pas", "nonfinite_steps",
 )  # fmt: skip
+CHECKPOINT_FORMAT = "op4ksr-train-checkpoint"
+CHECKPOINT_VERSION = 1
+LR_SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
 
 @dataclass
@@ -54,17 +72,19 @@ class TrainConfig:
     seed: int = 0  # seeds the model init, the batches and the degradations
     max_steps: int = 2000  # optimisation steps
     max_minutes: float | None = None  # stop earlier after this wall time (the step count reached is logged)
-    batch_size: int = 8
+    batch_size: int = 8  # per process
     crop_size: int = 128  # HR crop side (px); a multiple of 32 (one token)
     learning_rate: float = 5e-4
-    warmup_steps: int = 50  # linear warm-up, then constant
+    warmup_steps: int = 50  # linear warm-up, then the schedule
+    lr_schedule: str = "cosine"  # diffusers.optimization.get_scheduler name (cosine decays to 0 at max_steps)
+    max_nonfinite_steps: int = 20  # stop after more than this many skipped (non-finite loss/gradient) steps
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # max gradient norm (0: off)
     l2_weight: float = 1.0
     lpips_weight: float = 0.0  # used only when the AlexNet weights are present
     ap_weight: float = 0.0  # L_AP weight
     ap_periods: list[int] = field(default_factory=lambda: [16, 32])  # latent and token pitch of the F16 model (px)
-    ema_decay: float = 0.995
+    ema_decay: float = 0.995  # EMAModel's maximum decay (it warms up as (1 + n) / (10 + n))
     mixed_precision: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or no / bf16
     gradient_checkpointing: bool = False
     log_every: int = 10
@@ -102,7 +122,10 @@ def load_train_config(name: str, overrides: dict[str, Any]) -> TrainConfig:
                 values[item.name] = float(value) if kind == "float" else int(value)
             except ValueError as error:
                 raise UsageError(f"trainer option {item.name} must be a number, got {value!r}") from error
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
+    return config
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -156,18 +179,87 @@ def validate(model, pairs, device) -> dict[str, float]:
     return {key: value / max(1, len(pairs)) for key, value in totals.items()}
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` a plain dict atomically."""
-    from op4ksr_bench.atomic import atomic_write_bytes
+def batch_digest(images: torch.Tensor) -> str:
+    """First 16 hex digits of the SHA-256 of a batch's float32 bytes (to tell processes' batches apart)."""
+    import hashlib
 
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return hashlib.sha256(images.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+class TrainingStopped(Op4ksrError):
+    """Training stopped on purpose (too many non-finite steps); the message says why and what to do."""
+
+
+def _checkpoint_folder(out: Path) -> Path | None:
+    """The complete checkpoint folder in ``out`` (``checkpoint/``, or the previous one if a swap was cut short)."""
+    for name in ("checkpoint", ".checkpoint.old"):
+        if (out / name / "state.json").is_file():
+            return out / name
+    return None
+
+
+def save_checkpoint(out: Path, tensors: dict[str, dict[str, torch.Tensor]], state: dict[str, Any]) -> Path:
+    """Write ``out/checkpoint/`` atomically: ``<group>.safetensors`` per tensor group plus ``state.json``.
+
+    Written into ``out/.checkpoint.tmp``, then swapped in by renames; at every moment a complete checkpoint
+    exists under ``checkpoint/`` or ``.checkpoint.old/`` (:func:`_checkpoint_folder` reads either).
+    """
+    from safetensors.torch import save_file
+
+    from op4ksr_bench.atomic import atomic_write_text
+
+    temporary, final, old = out / ".checkpoint.tmp", out / "checkpoint", out / ".checkpoint.old"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    for group, values in tensors.items():
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in values.items()}, str(temporary / f"{group}.safetensors")
+        )
+    atomic_write_text(temporary / "state.json", json.dumps(state, indent=1, sort_keys=True) + "\n")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(temporary, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(folder: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """Read a checkpoint folder: safetensors and JSON only (nothing is unpickled)."""
+    from safetensors.torch import load_file
+
+    state = json.loads((folder / "state.json").read_text())
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != CHECKPOINT_VERSION:
+        raise UsageError(f"{folder} is not a version-{CHECKPOINT_VERSION} trainer checkpoint; use a new --out")
+    tensors = {path.stem: load_file(str(path)) for path in sorted(folder.glob("*.safetensors"))}
+    return tensors, state
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer, names: list[str]) -> tuple[dict[str, torch.Tensor], dict]:
+    """AdamW state as ``{"<name>/<key>": tensor}`` plus JSON-able param groups (parameter order = ``names``)."""
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"{names[index]}/{key}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def _optimizer_state(tensors: dict[str, torch.Tensor], saved: dict, names: list[str]) -> dict:
+    """Inverse of :func:`_optimizer_tensors`: an ``optimizer.load_state_dict`` payload."""
+    per_parameter: dict[int, dict[str, torch.Tensor]] = {}
+    index = {name: position for position, name in enumerate(names)}
+    for key, value in tensors.items():
+        name, field_name = key.rsplit("/", 1)
+        per_parameter.setdefault(index[name], {})[field_name] = value
+    return {"state": per_parameter, "param_groups": saved["param_groups"]}
 
 
 def train(config: TrainConfig) -> Path:
     """Run (or resume) training; returns the ``final/`` model folder."""
     from accelerate import Accelerator
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel, cast_training_params
 
     from op4ksr_bench.paths import data_dir
     from reference_model.data import TrainingPairs
@@ -175,51 +267,80 @@ def train(config: TrainConfig) -> Path:
     from reference_model.model import OP4KSR, ModelConfig
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     precision = config.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() else "no"
     accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    rank, processes, main_process = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    device = accelerator.device
     say = accelerator.print
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    if (out / "checkpoint.pt").is_file() and _checkpoint_folder(out) is None:
+        raise UsageError(f"{out / 'checkpoint.pt'} is the old pickled checkpoint format, which is not loaded "
+                         "(unpickling runs code); use a new --out")  # fmt: skip
 
-    # ---- model, optimiser, EMA ----
+    # ---- model: frozen base in the compute dtype (bf16 on GPU), trained parameters in float32 ----
     model_config = ModelConfig.from_dict(config.model)
-    model = OP4KSR.from_config(model_config, seed=config.seed)
-    if config.crop_size % model.pixels_per_token or config.validation_crop_size % model.pixels_per_token:
-        raise UsageError(f"crop sizes must be multiples of {model.pixels_per_token} px (one token)")
+    weight_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model = OP4KSR.from_config(model_config, seed=config.seed, dtype=weight_dtype, device=device)
+    pixels_per_token = model.pixels_per_token
+    if config.crop_size % pixels_per_token or config.validation_crop_size % pixels_per_token:
+        raise UsageError(f"crop sizes must be multiples of {pixels_per_token} px (one token)")
     if config.gradient_checkpointing:
         model.transformer.enable_gradient_checkpointing()
         model.vae.enable_gradient_checkpointing()
     model.train()
-    parameters = model.trainable_parameters()
+    trained_ids = {id(p) for p in model.trainable_parameters()}
     for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    for parameter in parameters:
-        parameter.requires_grad_(True)
+        parameter.requires_grad_(id(parameter) in trained_ids)
+    cast_training_params(model, dtype=torch.float32)
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    names = {id(p): n for n, p in model.named_parameters()}
-    trainable_names = [names[id(p)] for p in parameters]
-    ema = {name: p.detach().clone().float() for name, p in model.named_parameters() if name in set(trainable_names)}
+    scheduler = get_scheduler(
+        config.lr_schedule, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=config.max_steps
+    )
     criterion = SuperResolutionLoss(config.l2_weight, config.lpips_weight, config.ap_weight, config.ap_periods)
 
-    # ---- resume ----
-    step = 0
-    checkpoint_path = out / "checkpoint.pt"
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state["config"]["model"] != config.to_dict()["model"]:
-            raise UsageError(f"{checkpoint_path} was trained with another model config; use a new --out")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema = state["ema"]
-        step = state["step"]
-        say(f"resumed from {checkpoint_path} at step {step}")
+    # ---- resume (every process reads the same checkpoint) ----
+    step, nonfinite_steps, saved = 0, 0, None
+    folder = _checkpoint_folder(out)
+    if folder is not None:
+        tensors, saved = load_checkpoint(folder)
+        if saved["config"]["model"] != config.to_dict()["model"] or saved["trained"] != names:
+            raise UsageError(f"{folder} was trained with another model config; use a new --out")
+        live = dict(model.named_parameters())
+        with torch.no_grad():
+            for name in names:
+                live[name].copy_(tensors["trained"][name])
+        optimizer.load_state_dict(_optimizer_state(tensors["optimizer"], saved["optimizer"], names))
+        scheduler.load_state_dict(saved["scheduler"])
+        # the schedule is a function of max_steps: a resume with another --max-steps continues on the new curve
+        rules = zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+        rates = [base * rule(scheduler.last_epoch) for base, rule in rules]
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+        scheduler._last_lr = rates
+        torch.set_rng_state(tensors["rng"]["torch_cpu"])
+        if torch.cuda.is_available() and "torch_cuda" in tensors["rng"]:
+            torch.cuda.set_rng_state(tensors["rng"]["torch_cuda"])
+        step, nonfinite_steps = int(saved["step"]), int(saved["nonfinite_steps"])
+        say(f"resumed from {folder} at step {step} ({saved['processes']} -> {processes} processes)")
+
     model, optimizer = accelerator.prepare(model, optimizer)
-    device = accelerator.device
+    unwrapped = accelerator.unwrap_model(model)
+    trained = [p for p in unwrapped.parameters() if p.requires_grad]  # the same tensors, on `device`
+    ema = EMAModel(trained, decay=config.ema_decay)  # after prepare: on the parameters' device
+    if saved is not None:
+        ema_state = dict(saved["ema"], shadow_params=[tensors["ema"][name] for name in names])
+        ema.load_state_dict(ema_state)
+        ema.to(device=device)
     criterion.to(device)
     say(
-        f"model {model_config.name}: {sum(p.numel() for p in parameters):,} trainable parameters, "
-        f"{model.pixels_per_token} px per token, device {device}, precision {precision}"
+        f"model {model_config.name}: {sum(p.numel() for p in trained):,} trained parameters "
+        f"({'LoRA' if unwrapped.has_lora else 'full'}), {pixels_per_token} px per token, {processes} process(es) "
+        f"x batch {config.batch_size}, device {device}, precision {precision}"
     )
 
     # ---- data ----
@@ -233,26 +354,28 @@ def train(config: TrainConfig) -> Path:
         validation_crop_size=config.validation_crop_size,
         degradation=config.degradation,
     )
-    validation_pairs = pairs.validation_pairs()
+    validation_pairs = pairs.validation_pairs() if main_process else []
 
-    # ---- logging ----
-    from torch.utils.tensorboard import SummaryWriter
+    # ---- logging (main process only) ----
+    writer = log_file = log = None
+    if main_process:
+        from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(out / "tensorboard"))
-    log_path = out / "log.csv"
-    if step and log_path.is_file():  # a resumed run drops rows logged after its checkpoint (they are redone)
-        with open(log_path, newline="") as handle:
-            kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
-        with open(log_path, "w", newline="") as handle:
-            rewrite = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-            rewrite.writeheader()
-            rewrite.writerows(kept)
-    new_log = not log_path.is_file()
-    log_file = open(log_path, "a", newline="")
-    log = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
-    if new_log:
-        log.writeheader()
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        writer = SummaryWriter(str(out / "tensorboard"))
+        log_path = out / "log.csv"
+        if log_path.is_file():  # a resumed run drops rows logged after its checkpoint (they are redone)
+            with open(log_path, newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+            with open(log_path, "w", newline="") as handle:
+                rewrite = csv.DictWriter(handle, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+                rewrite.writeheader()
+                rewrite.writerows(kept)
+        new_log = not log_path.is_file()
+        log_file = open(log_path, "a", newline="")
+        log = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS)
+        if new_log:
+            log.writeheader()
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     def write_row(row: dict[str, Any]) -> None:
         log.writerow({key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()})
@@ -261,60 +384,79 @@ def train(config: TrainConfig) -> Path:
             if key != "step" and isinstance(value, float):
                 writer.add_scalar(key, value, row["step"])
 
-    def apply_ema(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Copy ``target`` into the live weights; return the weights they replaced."""
-        live = dict(accelerator.unwrap_model(model).named_parameters())
-        previous = {name: live[name].detach().clone() for name in target}
-        with torch.no_grad():
-            for name, value in target.items():
-                live[name].copy_(value.to(live[name].dtype))
-        return previous
+    def validation_row() -> dict[str, Any]:
+        ema.store(trained)
+        ema.copy_to(trained)
+        scores = validate(unwrapped, validation_pairs, device)
+        ema.restore(trained)
+        return {"step": step, "elapsed_s": time.time() - start, **scores}
 
     def checkpoint() -> None:
-        payload = {
-            "config": config.to_dict(),
-            "step": step,
-            "model": accelerator.unwrap_model(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "ema": ema,
-        }
-        save_checkpoint(checkpoint_path, payload)
+        if main_process:
+            optimizer_tensors, optimizer_json = _optimizer_tensors(optimizer.optimizer, names)
+            rng = {"torch_cpu": torch.get_rng_state()}
+            if torch.cuda.is_available():
+                rng["torch_cuda"] = torch.cuda.get_rng_state()
+            ema_json = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+            tensors = {
+                "trained": dict(zip(names, trained, strict=True)),
+                "ema": dict(zip(names, ema.shadow_params, strict=True)),
+                "optimizer": optimizer_tensors,
+                "rng": rng,
+            }
+            state = {
+                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": step, "processes": processes,
+                "nonfinite_steps": nonfinite_steps, "config": config.to_dict(), "trained": names,
+                "lora": unwrapped.has_lora, "optimizer": optimizer_json, "scheduler": scheduler.state_dict(),
+                "ema": ema_json,
+            }  # fmt: skip
+            save_checkpoint(out, tensors, state)
+        accelerator.wait_for_everyone()
 
-    def validation_row() -> dict[str, Any]:
-        live = apply_ema(ema)
-        scores = validate(accelerator.unwrap_model(model), validation_pairs, device)
-        apply_ema(live)
-        return {"step": step, "elapsed_s": time.time() - start, **scores}
+    def any_process(flag: bool) -> bool:
+        """True when ``flag`` holds on any process (a collective: every process must call it)."""
+        return bool(accelerator.gather(torch.tensor([float(flag)], device=device)).max() > 0)
 
     # ---- the loop ----
     start = time.time()
     window_start, window_images = time.time(), 0
-    if step == 0:
+    first_step = step
+    if step == 0 and main_process:
         write_row(validation_row())
     while step < config.max_steps:
-        if config.max_minutes is not None and time.time() - start > 60 * config.max_minutes:
+        out_of_time = config.max_minutes is not None and time.time() - start > 60 * config.max_minutes
+        if any_process(out_of_time):
             say(f"wall-time budget of {config.max_minutes} min reached at step {step}")
             break
-        learning_rate = config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup_steps))
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
-        lr_images, hr_images = pairs.batch(step, config.batch_size)
+        learning_rate = scheduler.get_last_lr()[0]
+        lr_images, hr_images = pairs.batch(step, config.batch_size, rank=rank)
+        if step == first_step:  # every process says which slice it drew (a multi-process run must differ)
+            print(f"rank {rank}/{processes}: batch {step} sha256 {batch_digest(hr_images)}", flush=True)
         lr_images, hr_images = lr_images.to(device), hr_images.to(device)
         with accelerator.autocast():
             prediction = model(lr_images, hr_images.shape[-2:])
         loss, parts = criterion(prediction, hr_images)
         optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if config.grad_clip > 0:
-            accelerator.clip_grad_norm_(parameters, config.grad_clip)
-        optimizer.step()
-        with torch.no_grad():
-            live = dict(accelerator.unwrap_model(model).named_parameters())
-            for name, average in ema.items():
-                average.lerp_(live[name].detach().float(), 1.0 - config.ema_decay)
+        skip = any_process(not bool(torch.isfinite(loss.detach())))
+        if not skip:
+            accelerator.backward(loss)
+            if config.grad_clip > 0:
+                norm = accelerator.clip_grad_norm_(parameters, config.grad_clip)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters if p.grad is not None]))
+            skip = not bool(torch.isfinite(torch.as_tensor(norm)))  # gradients are already averaged: same everywhere
+        if skip:
+            optimizer.zero_grad(set_to_none=True)
+            nonfinite_steps += 1
+            say(f"step {step + 1}: non-finite loss or gradient, step skipped ({nonfinite_steps} so far)")
+        else:
+            optimizer.step()
+            ema.step(trained)
+        scheduler.step()
         step += 1
-        window_images += config.batch_size
-        if step % config.log_every == 0 or step == config.max_steps:
+        window_images += config.batch_size * processes
+        mean_loss = float(accelerator.reduce(loss.detach().float(), "mean"))
+        if main_process and (skip or step % config.log_every == 0 or step == config.max_steps):
             rate = window_images / max(1e-9, time.time() - window_start)
             window_start, window_images = time.time(), 0
             row = {
@@ -322,30 +464,39 @@ def train(config: TrainConfig) -> Path:
                 "elapsed_s": time.time() - start,
                 "images_per_s": rate,
                 "learning_rate": learning_rate,
-                "loss": float(loss.detach()),
+                "loss": mean_loss,
                 "loss_l2": parts.get("l2"),
                 "loss_lpips": parts.get("lpips"),
                 "loss_ap": parts.get("ap"),
+                "nonfinite_steps": nonfinite_steps,
             }
             write_row(row)
-            say(f"step {step}/{config.max_steps} loss {row['loss']:.5f} l2 {parts['l2']:.5f} {rate:.1f} img/s")
-        if step % config.validate_every == 0 or step == config.max_steps:
+            say(f"step {step}/{config.max_steps} loss {mean_loss:.5f} l2 {parts['l2']:.5f} {rate:.1f} img/s")
+        if nonfinite_steps > config.max_nonfinite_steps:
+            raise TrainingStopped(
+                f"{nonfinite_steps} non-finite steps (more than max_nonfinite_steps={config.max_nonfinite_steps}) by "
+                f"step {step}; lower learning_rate or check the data; {out / 'checkpoint'} holds the last good state"
+            )
+        if main_process and (step % config.validate_every == 0 or step == config.max_steps):
             row = validation_row()
             write_row(row)
             say(f"step {step}: validation PSNR {row['val_psnr']:.2f} dB (bicubic {row['val_bicubic_psnr']:.2f}), "
                 f"PAS {row['val_pas']:.4f} (bicubic {row['val_bicubic_pas']:.4f})")  # fmt: skip
-        if step % config.checkpoint_every == 0:
+        if step % config.checkpoint_every == 0 and step < config.max_steps:
             checkpoint()
 
     checkpoint()
     final = out / "final"
-    unwrapped = accelerator.unwrap_model(model)
-    live = apply_ema(ema)
-    unwrapped.save_pretrained(final)
-    apply_ema(live)
-    writer.close()
-    log_file.close()
+    if main_process:
+        ema.store(trained)
+        ema.copy_to(trained)
+        unwrapped.save_pretrained(final)
+        ema.restore(trained)
+        writer.close()
+        log_file.close()
+    accelerator.wait_for_everyone()
     say(f"done: {step} steps in {time.time() - start:.0f} s; EMA model in {final}")
+    accelerator.end_training()
     return final
 
 

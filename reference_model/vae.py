@@ -11,6 +11,20 @@ changing any weight shape*:
 Because no shape changes, the state-dict keys are exactly those of the Flux VAE, and the config adds one field,
 ``stride`` (2 for F16, 1 for the stock F8 layout), the name the published SC-VAE config uses. Published folders
 that say ``"_class_name": "AutoencoderKL"`` therefore load into :class:`F16AutoencoderKL` unchanged.
+
+**Partitioned last stage.** SC-VAE runs (and was trained with) its last stage in four quadrants: each quadrant
+of the half-resolution activation takes one extra row/column from its neighbour on the inner side and one zero
+row/column on the outer side, is upsampled x2 and convolved, and the convolution's first and last output
+rows/columns are dropped. Worked out, that is one convolution *without* padding over the upsampled activation
+padded with two zero rows on top and two zero columns on the left: output pixel ``(y, x)`` sees upsampled rows
+``y - 2 .. y`` where the plain path sees ``y - 1 .. y + 1`` (the plain output shifted by one pixel diagonally,
+with other borders). :func:`partitioned_last_stage` computes exactly that in as many parts as keep every tensor
+below 2^30 elements (four at 4096x4096, where the plain path's upsampled activation has 4096 * 4096 * 128 = 2^31
+elements, past 32-bit indexing). ``F16AutoencoderKL.partitioned_decode`` selects it (the model config's
+``partitioned_decode``: on for real SC-VAE weights, off for ``nano``, which was trained on the plain path).
+
+**Tiling.** diffusers' ``enable_tiling`` sizes tiles for the F8 layout and would blend tiles of an F16 encoder
+at the wrong latent scale; it is refused (encode and decode whole: the model is patch-free by design).
 """
 
 from __future__ import annotations
@@ -22,8 +36,42 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.autoencoders.vae import Decoder
 from torch import nn
 
+PART_ELEMENTS = 2**30
+"""Largest tensor (elements) a part of :func:`partitioned_last_stage` may create: half of the 32-bit index limit."""
 
-def _decode_with_final_upsample(decoder: Decoder, sample: torch.Tensor, stride: int) -> torch.Tensor:
+
+def partition_bounds(length: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ``[start, end)`` ranges covering ``0..length``, sizes differing by at most one."""
+    edges = [round(index * length / parts) for index in range(parts + 1)]
+    return [(edges[index], edges[index + 1]) for index in range(parts)]
+
+
+def partitioned_last_stage(conv_out: nn.Conv2d, sample: torch.Tensor, max_elements: int = PART_ELEMENTS):
+    """SC-VAE's partitioned tail on the half-resolution activation ``sample [B, C, h, w]`` -> ``[B, 3, 2h, 2w]``.
+
+    Equal to ``conv(pad(nearest_x2(sample), top=2, left=2), padding=0)`` (see the module docstring), computed in
+    ``n x n`` parts (``n >= 2``: the quadrants SC-VAE uses, more when a quadrant would exceed ``max_elements``).
+    """
+    batch, channels, height, width = sample.shape
+    parts = 2
+    while batch * channels * (2 * (-(-height // parts) + 1)) * (2 * (-(-width // parts) + 1)) > max_elements:
+        parts += 1
+    rows = []
+    for top, bottom in partition_bounds(height, parts):
+        pieces = []
+        for left, right in partition_bounds(width, parts):
+            # the row/column before the part (or a zero one at the image edge) feeds its first output row/column
+            piece = sample[:, :, max(top - 1, 0) : bottom, max(left - 1, 0) : right]
+            piece = F.pad(piece, (1 if left == 0 else 0, 0, 1 if top == 0 else 0, 0))
+            piece = F.interpolate(piece, scale_factor=2, mode="nearest")
+            pieces.append(F.conv2d(piece, conv_out.weight, conv_out.bias))
+        rows.append(torch.cat(pieces, dim=3))
+    return torch.cat(rows, dim=2)
+
+
+def _decode_with_final_upsample(
+    decoder: Decoder, sample: torch.Tensor, stride: int, partitioned: bool = False
+) -> torch.Tensor:
     """diffusers' ``Decoder.forward`` with the SC-VAE tail: norm, act, nearest x``stride`` upsample, 3x3 conv."""
     sample = decoder.conv_in(sample)
     if torch.is_grad_enabled() and decoder.gradient_checkpointing:
@@ -36,6 +84,8 @@ def _decode_with_final_upsample(decoder: Decoder, sample: torch.Tensor, stride: 
             sample = up_block(sample, None)
     sample = decoder.conv_norm_out(sample)
     sample = decoder.conv_act(sample)
+    if stride == 2 and partitioned:
+        return partitioned_last_stage(decoder.conv_out, sample)
     if stride > 1:
         sample = F.interpolate(sample, scale_factor=stride, mode="nearest")
     return decoder.conv_out(sample)
@@ -99,6 +149,7 @@ class F16AutoencoderKL(AutoencoderKL):
         # Same weight shape as the stock conv, so published keys load; only the stride differs.
         self.encoder.conv_in = nn.Conv2d(old.in_channels, old.out_channels, kernel_size=3, stride=stride, padding=1)
         self.stride = stride
+        self.partitioned_decode = False  # OP4KSR sets it from its config (see the module docstring)
 
     @property
     def spatial_compression(self) -> int:
@@ -113,17 +164,28 @@ class F16AutoencoderKL(AutoencoderKL):
         mean, _ = torch.chunk(moments, 2, dim=1)
         return mean
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Decode ``[B, C, h, w]`` latents to ``[B, 3, h * c, w * c]`` images in (about) ``[-1, 1]``."""
+    def decode_latents(self, latents: torch.Tensor, partitioned: bool | None = None) -> torch.Tensor:
+        """Decode ``[B, C, h, w]`` latents to ``[B, 3, h * c, w * c]`` images in (about) ``[-1, 1]``.
+
+        ``partitioned``: SC-VAE's partitioned last stage (default: :attr:`partitioned_decode`).
+        """
         if self.post_quant_conv is not None:
             latents = self.post_quant_conv(latents)
-        return _decode_with_final_upsample(self.decoder, latents, self.stride)
+        partitioned = self.partitioned_decode if partitioned is None else partitioned
+        return _decode_with_final_upsample(self.decoder, latents, self.stride, partitioned)
+
+    def enable_tiling(self, *args, **kwargs) -> None:
+        """Refused: diffusers' tiles are sized for the F8 layout (see the module docstring)."""
+        from op4ksr_bench.errors import UsageError
+
+        raise UsageError(
+            "F16AutoencoderKL does not tile: diffusers' tile sizes assume 8x compression and would encode an F16 "
+            "VAE at the wrong latent scale; encode and decode whole (the decode is partitioned to stay in memory)"
+        )
 
     def _decode(self, z: torch.Tensor, return_dict: bool = True):
         """Route diffusers' ``decode`` through the SC-VAE tail so ``vae.decode(z).sample`` is also correct."""
         from diffusers.models.autoencoders.vae import DecoderOutput
 
-        if self.use_tiling:
-            raise NotImplementedError("F16AutoencoderKL does not implement diffusers' tiled decode; decode whole")
         decoded = self.decode_latents(z)
         return DecoderOutput(sample=decoded) if return_dict else (decoded,)

@@ -42,7 +42,8 @@ class Op4ksrMethod(Method):
     Args:
         scale: Super-resolution factor (4).
         device: Torch device.
-        dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16``.
+        dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16`` (default: bfloat16 on CUDA,
+            float32 elsewhere). Weights are read straight into it (a bf16 model never exists in float32).
         weights: Model folder (default: the shipped nano checkpoint).
         pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
         rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``), or None.
@@ -79,14 +80,17 @@ class Op4ksrMethod(Method):
         self,
         scale: int = 4,
         device: str = "cpu",
-        dtype: str = "float32",
+        dtype: str | None = None,
         weights: str | None = None,
         pad: str = "reflect",
         rfr_mode: str | None = None,
         rfr_scale: float | None = None,
     ) -> None:
-        super().__init__(scale=scale, device=device, dtype=dtype)
         import torch
+
+        if dtype is None:
+            dtype = "bfloat16" if torch.device(device).type == "cuda" else "float32"
+        super().__init__(scale=scale, device=device, dtype=dtype)
 
         from reference_model.model import OP4KSR
         from reference_model.rope import RFR_MODES
@@ -110,10 +114,24 @@ class Op4ksrMethod(Method):
             overrides["rfr_scale"] = float(rfr_scale)
         self.weights_folder = folder
         self.pad = pad
-        self.model = OP4KSR.from_pretrained(folder, overrides=overrides)
+        self.model = OP4KSR.from_pretrained(
+            folder, overrides=overrides, dtype=getattr(torch, DTYPES[dtype]), device=device
+        ).eval()
         if self.model.config.scale != scale:
             raise UsageError(f"op4ksr: the weights in {folder} are for x{self.model.config.scale}, not x{scale}")
-        self.model.to(device=device, dtype=getattr(torch, DTYPES[dtype])).eval()
+
+    @classmethod
+    def from_model(cls, model, device: str, dtype: str, pad: str = "reflect", label: str = "in-memory") -> Op4ksrMethod:
+        """The method around an already built :class:`~reference_model.model.OP4KSR` (already on ``device`` in
+        ``dtype``; e.g. full-size random weights for timing): the same ``upscale`` the benchmark runs."""
+        if pad not in PAD_MODES:
+            raise UsageError(f"op4ksr: pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
+        method = cls.__new__(cls)
+        Method.__init__(method, scale=model.config.scale, device=device, dtype=dtype)
+        method.weights_folder = Path(label)
+        method.pad = pad
+        method.model = model.eval()
+        return method
 
     def _padding(self, height: int, width: int) -> tuple[int, int]:
         """LR pixels to add at the bottom and right so the output is a multiple of the token pitch."""

@@ -63,6 +63,15 @@ BACKGROUND_RADII = (2, 4)
 The same for every period, so a pattern's multiples (P, 2P, 4P) score alike and the fundamental can be named.
 """
 
+FLAT_ENERGY = 1e-10
+"""Zero-lag autocorrelation (mean square of the high-passed luminance, images in ``[0, 1]``) below which an image
+counts as flat: its normalised autocorrelation, lattice prominences and PAS are 0 instead of ``0 / 0``.
+
+1e-10 is an RMS of 1e-5, 0.0026 of one 8-bit level. Textured content is far above it (8-bit quantisation alone
+leaves an RMS of about 1 / 255 / sqrt(12) = 1.1e-3 wherever the image varies); a constant image gives exactly 0
+or float rounding of about 1e-16. Above the threshold nothing changes, bit for bit.
+"""
+
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """BT.601 luma of ``[B, 3, H, W]`` RGB in ``[0, 1]`` -> ``[B, 1, H, W]`` in ``[0, 1]``."""
@@ -159,7 +168,7 @@ def autocorrelation(
     norm_y = _window_autocorrelation(window[0], lag_y.to(x.device))
     norm_x = _window_autocorrelation(window[1], lag_x.to(x.device))
     values = values / (norm_y[:, None] * norm_x[None, :])
-    values = values / values[..., :1, :1]
+    values = _normalise_by_zero_lag(values, values[..., :1, :1])
     inside = (lag_y.abs() <= limit)[:, None] & (lag_x.abs() <= limit)[None, :]
     return values * inside.to(device=x.device, dtype=x.dtype)
 
@@ -223,7 +232,7 @@ def luminance_lattice_peaks(
     zero = _gather_normalised(raw, size, rows, zero_lag, window_y, window_x)[:, 0, :]  # [B, 1]
     results = []
     for lags in lag_sets:
-        values = _gather_normalised(raw, size, rows, lags, window_y, window_x) / zero[:, :, None]
+        values = _normalise_by_zero_lag(_gather_normalised(raw, size, rows, lags, window_y, window_x), zero[:, :, None])
         results.append(values[:, :, 0] - values[:, :, 1:].mean(dim=2))
     return results
 
@@ -474,6 +483,13 @@ def _ring_offsets(device: torch.device) -> torch.Tensor:
     distance = torch.maximum(grid_y.abs(), grid_x.abs())
     on_ring = (distance >= inner) & (distance <= outer)
     return torch.stack([grid_y[on_ring], grid_x[on_ring]], dim=1)
+
+
+def _normalise_by_zero_lag(values: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:
+    """``values / zero``, and exactly 0 (with a zero, finite gradient) where ``zero`` <= :data:`FLAT_ENERGY`."""
+    flat = zero <= FLAT_ENERGY
+    safe = torch.where(flat, torch.ones_like(zero), zero)  # no 0 / 0 in either branch, so no NaN gradient
+    return torch.where(flat, torch.zeros_like(values), values / safe)
 
 
 def _gather_normalised(

@@ -69,3 +69,24 @@ def test_lpips_term_is_dropped_when_its_weights_are_missing():
     assert not criterion.lpips_active
     _, parts = criterion(smooth_image(), smooth_image(seed=1))
     assert "lpips" not in parts
+
+
+def test_flat_and_constant_images_give_finite_zero_periodicity():
+    """A constant crop (the train suite has flat ones) gives PAS 0 and a finite L_AP with finite gradients."""
+    from op4ksr_bench.metrics.periodicity import FLAT_ENERGY, autocorrelation, pas
+
+    assert FLAT_ENERGY == 1e-10
+    constant = torch.full((1, 3, 96, 96), 0.37)
+    report = pas(constant, (16, 32))
+    assert report.value == 0.0 and report.per_period == {16: 0.0, 32: 0.0}
+    assert torch.isfinite(autocorrelation(torch.zeros(1, 1, 32, 32))).all()
+    for prediction in (
+        constant.clone(),
+        constant + 0.05 * torch.rand(constant.shape, generator=torch.Generator().manual_seed(0)),
+    ):
+        prediction.requires_grad_(True)
+        loss = ap_loss(prediction, constant, (16, 32))
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(prediction.grad).all()
+    textured = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    assert pas(textured, (16, 32)).value != 0.0  # the guard leaves textured images alone

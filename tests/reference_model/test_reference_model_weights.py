@@ -49,7 +49,12 @@ def test_save_load_round_trip_is_bit_exact(tmp_path):
 def test_lora_round_trip_saves_only_the_adapter_over_a_base_folder(tmp_path):
     base = nano_model(seed=5)
     base.transformer.save_pretrained(tmp_path / "base")
-    model = nano_model(seed=5, transformer_path=str(tmp_path / "base"), lora_rank=4, train_vae=False)
+    prompts = {"prompt_embeds": base.prompt_embeds, "pooled_prompt_embeds": base.pooled_prompt_embeds}
+    save_file(prompts, str(tmp_path / "base" / "prompt_embeddings.safetensors"))
+    model = nano_model(
+        seed=5, transformer_path=str(tmp_path / "base"), prompt_embeddings=str(tmp_path / "base"), lora_rank=4,
+        train_vae=False,
+    )  # fmt: skip
     assert model.has_lora
     trainable = model.trainable_parameters()
     assert trainable and all("lora_" in n for n, p in model.named_parameters() if any(p is t for t in trainable))
@@ -67,12 +72,13 @@ def test_lora_round_trip_saves_only_the_adapter_over_a_base_folder(tmp_path):
     assert torch.equal(loaded.upscale(lr), before)
 
 
-def write_real_layout(folder, seed: int = 0):
-    """A folder laid out like FLUX.1-dev + SC-VAE weights: sharded transformer, AutoencoderKL config with stride."""
+def write_real_layout(folder, seed: int = 0, dtype: torch.dtype = torch.float32):
+    """A folder laid out like FLUX.1-dev + SC-VAE weights: sharded transformer (real FLUX key names, diffusers'
+    own class), AutoencoderKL config with stride, prompt embeddings; weights stored in ``dtype``."""
     torch.manual_seed(seed)
-    transformer = FluxTransformer2DModel(**TINY_TRANSFORMER)
+    transformer = FluxTransformer2DModel(**TINY_TRANSFORMER).to(dtype)
     transformer.save_pretrained(folder / "transformer", safe_serialization=True, max_shard_size="100KB")
-    vae = F16AutoencoderKL(**TINY_VAE)
+    vae = F16AutoencoderKL(**TINY_VAE).to(dtype)
     vae.save_pretrained(folder / "vae", safe_serialization=True)
     config_path = folder / "vae" / "config.json"
     config = json.loads(config_path.read_text())
@@ -151,3 +157,60 @@ def test_shipped_nano_checkpoint_loads_and_matches_the_card():
     method = Op4ksrMethod()
     assert method.model.config.name == "nano" and method.options()["rfr_mode"] == "ntk"
     assert method.upscale(torch.rand(1, 3, 10, 12)).shape == (1, 3, 40, 48)
+
+
+def test_real_layout_in_bf16_loads_without_float32_and_trains_only_the_lora(tmp_path, tiny_data):
+    """bf16 real-layout folder -> from_pretrained (no float32 copy) -> one LoRA step of the trainer -> only the
+    adapter changes, and neither the checkpoint nor final/ holds a base weight."""
+    from safetensors.torch import load_file
+
+    from reference_model.cost import _LiveBytes
+    from reference_model.train import main
+
+    weights = tmp_path / "flux"
+    transformer, vae = write_real_layout(weights, dtype=torch.bfloat16)
+    watch = _LiveBytes(None, None)
+    with watch:
+        model = OP4KSR.from_pretrained(weights, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    # read straight into bf16: the only float32 tensor is the stored (float32) prompt, 1 x 7 x 24, before its cast
+    assert watch.largest_by_dtype.get(torch.float32, 0) == 7 * 24 < watch.largest_by_dtype[torch.bfloat16]
+    for key, value in transformer.state_dict().items():
+        assert torch.equal(model.transformer.state_dict()[key], value), key
+
+    out = tmp_path / "run"
+    model_options = [
+        f"model.transformer_path={weights / 'transformer'}", f"model.vae_path={weights / 'vae'}",
+        f"model.prompt_embeddings={weights}", "model.lora_rank=4", "model.train_vae=false", "model.prompt_length=7",
+        "model.transformer={}", "model.vae={}", "model.partitioned_decode=true",
+    ]  # fmt: skip
+    options = [
+        "mixed_precision=bf16", "batch_size=2", "crop_size=64", "ap_periods=[16]", "warmup_steps=0",
+        "learning_rate=1e-2", "validation_count=1", "validation_crop_size=64", "log_every=1", "validate_every=10",
+        "checkpoint_every=10", "lr_schedule=constant",
+    ]  # fmt: skip
+    sets = [item for option in [*model_options, *options] for item in ("--set", option)]
+    assert main(["--config", "nano", "--data", str(tiny_data), "--out", str(out), "--max-steps", "1", *sets]) == 0
+
+    trained = load_file(str(out / "checkpoint" / "trained.safetensors"))
+    assert trained and all("lora_" in key for key in trained)  # no base weight in the checkpoint
+    assert all(value.dtype == torch.float32 for value in trained.values())  # the adapter trains in float32
+    for group in ("ema", "optimizer"):
+        assert all("lora_" in key for key in load_file(str(out / "checkpoint" / f"{group}.safetensors")))
+    assert sorted(p.name for p in (out / "final").iterdir()) == [
+        "op4ksr.json",
+        "prompt_embeddings.safetensors",
+        "transformer_lora",
+    ]  # fmt: skip  (base transformer and frozen VAE are reloaded from their folders)
+
+    final = OP4KSR.from_pretrained(out / "final", dtype=torch.bfloat16)
+    assert final.has_lora and final.config.partitioned_decode and final.vae.partitioned_decode
+    before = {k: v for k, v in transformer.state_dict().items()}
+    after = final.transformer.state_dict()
+    for key, value in before.items():  # every base weight is bit-identical
+        assert torch.equal(after[key.replace(".weight", ".base_layer.weight").replace(".bias", ".base_layer.bias")]
+                           if key not in after else after[key], value), key  # fmt: skip
+    for key, value in vae.state_dict().items():
+        assert torch.equal(final.vae.state_dict()[key], value), key
+    lora_b = [value for key, value in after.items() if "lora_B" in key]
+    assert lora_b and any(value.abs().max() > 0 for value in lora_b)  # peft starts B at 0: the step moved it
