@@ -38,6 +38,7 @@ from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.methods.base import check_output
 from op4ksr_bench.methods.profiling import environment_record
 from op4ksr_bench.results import RUN_SCHEMA, read_samples, run_folder, shard_folder_name, write_json
+from op4ksr_bench.safepaths import check_image_id
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ def run_suite(
     from op4ksr_bench.metrics.scoring import create_metrics, metric_record
 
     suite_spec = built.spec
+    built.check_hash()  # a suite edited after its build never runs under the build's hash
     periods = tuple(method.periods())
     metric_objects, warnings = create_metrics(
         metric_names, default_names=tuple(suite_spec.metrics), crop_border=int(suite_spec.crop_border),
@@ -264,14 +266,14 @@ def run_suite(
     indexed = list(enumerate(built.entries))[: limit or None]
     selected = [(index, entry) for index, entry in indexed if not shard or index % shard[1] == shard[0]]
     outcome.selected = len(selected)
-    kept = _resume(folder, {entry["id"]: entry for _, entry in selected})
+    kept = _resume(folder, {entry["id"]: entry for _, entry in selected}, echo)
     done = {row["id"] for row in kept}
     outcome.resumed = len(done)
     pending = [(index, entry) for index, entry in selected if entry["id"] not in done]
 
     memory_kind = PeakMemory(device).kind
     run_path = folder / "run.json"
-    previous = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+    previous = _previous_run(run_path, echo)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     run = {
         "schema": RUN_SCHEMA,
@@ -329,19 +331,63 @@ def run_suite(
     return outcome
 
 
-def _resume(folder: Path, selected: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the ``ok`` rows that still hold (same input hash, intact output); rewrite the file without the rest."""
+def _previous_run(path: Path, echo) -> dict[str, Any]:
+    """The ``run.json`` a resumed run extends, or ``{}`` (rebuilt from the samples) when it is unreadable."""
+    import math
+
+    if not path.is_file():
+        return {}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        echo(f"warning: {path} is unreadable ({_one_line(error, 120)}); rebuilt from samples.jsonl")
+        return {}
+    if not isinstance(previous, dict):
+        echo(f"warning: {path} is not a JSON object; rebuilt from samples.jsonl")
+        return {}
+    sessions, started, wall = previous.get("sessions"), previous.get("started_at"), previous.get("wall_seconds")
+    return {
+        "sessions": sessions if isinstance(sessions, list) else [],
+        **({"started_at": started} if isinstance(started, str) else {}),
+        **({"wall_seconds": wall} if isinstance(wall, int | float) and math.isfinite(wall) else {}),
+    }
+
+
+def _output_path(folder: Path, row: dict[str, Any]) -> Path | None:
+    """The row's output file inside ``folder`` (None when the row names none, or a path outside or via a link)."""
+    from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
+
+    if not row.get("output"):
+        return None
+    try:
+        return resolve_inside(folder, row["output"], f"{folder / 'samples.jsonl'} image {row['id']!r}")
+    except UnsafePathError as error:
+        logger.warning("%s; the image is redone", error)
+        return None
+
+
+def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> list[dict[str, Any]]:
+    """Keep the ``ok`` rows that still hold (same input hash, intact output); rewrite the file without the rest.
+
+    Torn or damaged lines anywhere in ``samples.jsonl`` and rows holding NaN/Infinity are dropped (named through
+    ``echo``), so their images are redone.
+    """
     from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.results import write_samples
+    from op4ksr_bench.results import scan_samples, write_samples
 
     path = folder / "samples.jsonl"
-    rows = read_samples(path)
+    scan = scan_samples(path)
+    for problem in scan.problems:
+        (echo or logger.warning)(f"warning: {folder}/{problem}; the image is redone")
+    rows = [row for row in scan.rows if row["id"] not in scan.non_finite]
     if not rows:
+        if path.exists() and path.stat().st_size:
+            write_samples(path, [])  # only damage: start the file afresh, or the next row is glued onto it
         return []
     kept = []
     for row in rows:
         entry = selected.get(row["id"])
-        output = folder / row["output"] if row.get("output") else None
+        output = _output_path(folder, row)
         if (
             row.get("status") == "ok"
             and (entry is None or row.get("lr_sha256") == entry.get("lr_sha256"))
@@ -350,8 +396,8 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]]) -> list[dict[str,
             and sha256_file(output) == row.get("output_sha256")
         ):
             kept.append(row)
-    kept.sort(key=lambda r: (r.get("index", 0), r["id"]))
-    if len(kept) != len(rows) or path.read_bytes().count(b"\n") != len(rows) or not path.read_bytes().endswith(b"\n"):
+    kept.sort(key=lambda r: (r.get("index", 0) if isinstance(r.get("index"), int) else 0, r["id"]))
+    if len(kept) != len(rows) or not scan.clean or path.read_bytes().count(b"\n") != len(rows):
         write_samples(path, kept)
     return [row for row in kept if row["id"] in selected]
 
@@ -386,7 +432,10 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
     start = time.perf_counter()
     try:
         try:
-            lr = to_tensor(read_image(built.lr_path(entry))).to(device)
+            check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
+            lr_path = built.lr_path(entry)
+            _check_input(lr_path, entry.get("lr_sha256"))
+            lr = to_tensor(read_image(lr_path)).to(device)
         except Op4ksrError as error:
             row["reason"] = f"input: {error}"
             return row
@@ -417,7 +466,14 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
         del output
         begin = time.perf_counter()
         try:
-            values = score_files(context["metrics"], folder / relative, built.hr_path(entry))
+            hr_path = built.hr_path(entry)
+            if hr_path is not None:
+                _check_input(hr_path, entry.get("hr_sha256"))
+        except Op4ksrError as error:
+            row["reason"] = f"input: {error}"
+            return row
+        try:
+            values = score_files(context["metrics"], folder / relative, hr_path)
         except Exception as error:
             row["reason"] = f"scoring: {_one_line(error)}"
             return row
@@ -427,6 +483,25 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
         return row
     finally:
         row["wall_seconds"] = time.perf_counter() - start
+
+
+def _check_input(path: Path, expected: str | None) -> None:
+    """Hash a suite file as it is read and compare it with the manifest.
+
+    Raises:
+        ManifestError: the bytes differ from the build (one line naming the file and what to do).
+    """
+    from op4ksr_bench.atomic import sha256_file
+
+    try:
+        actual = sha256_file(path)
+    except OSError as error:
+        raise ManifestError(f"{path}: unreadable ({error.strerror}); run `op4ksr-bench validate`") from None
+    if actual != expected:
+        raise ManifestError(
+            f"{path}: altered since the build (sha256 {actual[:12]}..., manifest {str(expected)[:12]}...); "
+            "run `op4ksr-bench validate` and rebuild the suite with --force"
+        )
 
 
 def _release(device: str) -> None:
