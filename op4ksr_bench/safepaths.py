@@ -125,12 +125,16 @@ def copy_verified(source: Path, destination: Path, sha256: str | None, where: st
 
 
 def site_link(relative: str) -> str:
-    """A relative link for a generated page: percent-encoded, and starting with ``./`` or ``../``.
+    """A relative link for a generated page that a browser cannot read as a URL scheme or a fragment.
 
-    A path such as ``javascript:alert(1)/run.json`` would otherwise be read by a browser as a URL scheme.
+    Characters a URL path may not hold (space, ``#``, ``?``, ``%``, non-ASCII) are percent-encoded, and a path
+    whose first segment holds a ``:`` (``javascript:alert(1)/run.json``) gets a leading ``./``. Other paths come
+    back unchanged.
     """
-    quoted = urllib.parse.quote(Path(relative).as_posix(), safe="/")
-    return quoted if quoted.startswith(("./", "../")) else "./" + quoted
+    quoted = urllib.parse.quote(Path(relative).as_posix(), safe="/@+=,!$&'()*;:")
+    if ":" in quoted.split("/", 1)[0]:
+        quoted = "./" + quoted
+    return quoted
 
 
 def is_number(value: object) -> bool:
