@@ -321,15 +321,18 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
             raise ValueError(f"{out} holds a run that is not a merge; results are never overwritten, pass --out")
     samples = merge_samples([samples for _, _, samples in loaded])
     owners = {sample["id"]: folder for folder, _, rows in loaded for sample in rows}
-    out.mkdir(parents=True, exist_ok=True)
+    copies = []  # every path is checked before anything is created
     for sample in samples:
         if sample.get("output"):
             owner = owners[sample["id"]]
             where = f"{owner / 'samples.jsonl'} image {sample['id']!r} output"
             source = resolve_inside(owner, sample["output"], where)
             destination = resolve_inside(out, sample["output"], f"{out} image {sample['id']!r} output")
-            if not (destination.is_file() and sha256_file(destination) == sample.get("output_sha256")):
-                copy_verified(source, destination, sample.get("output_sha256"), where)
+            copies.append((source, destination, sample.get("output_sha256"), where))
+    out.mkdir(parents=True, exist_ok=True)
+    for source, destination, digest, where in copies:
+        if not (destination.is_file() and sha256_file(destination) == digest):
+            copy_verified(source, destination, digest, where)
     run = json.loads(json.dumps(first))
     run["shard"] = None
     run["selection"] = {**run.get("selection", {}), "shard": None}

@@ -325,7 +325,11 @@ def run_suite(
     if shard and outcome.selected == outcome.ok + outcome.failed:
         from op4ksr_bench.results import merge_when_complete
 
-        merged = merge_when_complete(base, shard[1])
+        try:
+            merged = merge_when_complete(base, shard[1])
+        except ValueError as error:  # a shard's files are damaged or hostile: the shards stay as they are
+            merged = None
+            echo(f"warning: shards not merged: {error}; fix or rerun that shard, then `op4ksr-bench merge`")
         if merged:
             echo(f"[{suite_spec.name}] all {shard[1]} shards complete: merged into {merged}")
     return outcome
