@@ -175,7 +175,8 @@ def _seconds_cell(run: LoadedRun) -> Cell:
         return Cell(None, "-", "no timing recorded")
     mean = sum(values) / len(values)
     how = " (amortised over the batch)" if timing == "amortised" else ""
-    return Cell(mean, format_value(mean), f"mean inference seconds per image over {len(values)} images{how}")
+    left_out = f"; not shown: {_dropped(run, 'seconds')}" if _dropped(run, "seconds") else ""
+    return Cell(mean, format_value(mean), f"mean inference seconds per image over {len(values)} images{how}{left_out}")
 
 
 def _dropped(run: LoadedRun, field: str) -> str | None:
@@ -191,6 +192,7 @@ def _memory_cell(run: LoadedRun) -> Cell:
     peak = max(values)
     kind = run.run["environment"].get("memory_kind")
     note = f"largest peak memory over {len(values)} images: {peak:,} bytes" + (f" ({kind})" if kind else "")
+    note += f"; not shown: {_dropped(run, 'peak_memory_bytes')}" if _dropped(run, "peak_memory_bytes") else ""
     return Cell(float(peak), format_bytes(peak), note)
 
 
