@@ -170,3 +170,15 @@ def test_good_files_are_imported_even_when_another_is_refused(hashed_entry, tmp_
     with pytest.raises(Op4ksrError, match=r"not imported: .*ckpt_koniq10k.pt.*\(1 other file\(s\) imported\)"):
         weights.cli_import(tmp_path / "bundle")
     assert weights.weight_path(item.name).read_bytes() == good and not (tmp_path / "PWNED").exists()
+
+
+def test_spandrel_weights_with_pickled_code_are_refused_in_one_line(tmp_path, tools):
+    """``spandrel:PATH`` goes through spandrel's restricted unpickler; a payload is a UsageError, not a traceback."""
+    from op4ksr_bench.errors import UsageError
+    from op4ksr_bench.methods.spandrel_method import load_descriptor
+
+    marker = tmp_path / "PWNED"
+    path = tools.pickled_payload(tmp_path / "model.pth", marker)
+    with pytest.raises(UsageError, match="cannot load with spandrel .*forbidden"):
+        load_descriptor(path, "cpu", "float32", "spandrel:model.pth")
+    assert not marker.exists()
