@@ -262,6 +262,7 @@ def run_suite(
     base = run_folder(results_root, suite_spec.name, suite_spec.version, slug, run_id)
     folder = base.parent / shard_folder_name(run_id, *shard) if shard else base
     outcome = SuiteOutcome(suite=suite_spec.name, folder=folder)
+    _check_run_folder(results_root, folder)
 
     indexed = list(enumerate(built.entries))[: limit or None]
     selected = [(index, entry) for index, entry in indexed if not shard or index % shard[1] == shard[0]]
@@ -333,6 +334,19 @@ def run_suite(
         if merged:
             echo(f"[{suite_spec.name}] all {shard[1]} shards complete: merged into {merged}")
     return outcome
+
+
+def _check_run_folder(results_root: Path, folder: Path) -> None:
+    """Refuse a run folder reached through a link, or holding links where the run writes (results may be shared).
+
+    Raises:
+        UnsafePathError: one line naming the link.
+    """
+    from op4ksr_bench.safepaths import resolve_inside
+
+    resolve_inside(Path(results_root), Path(folder).relative_to(results_root).as_posix(), "results folder")
+    for name in ("samples.jsonl", "run.json", "images", "work"):
+        resolve_inside(Path(folder), name, f"run folder {folder}")
 
 
 def _previous_run(path: Path, echo) -> dict[str, Any]:

@@ -254,3 +254,33 @@ def test_cli_run_with_an_escaping_id_exits_with_one_line(bench):
 def test_op4ksr_errors_are_one_line():
     assert issubclass(UnsafePathError, Op4ksrError) and issubclass(UnsafePathError, ValueError)
     assert typer  # the CLI turns Op4ksrError into one line (see test_cli_run_with_an_escaping_id_exits_with_one_line)
+
+
+@pytest.mark.parametrize("name", ["samples.jsonl", "run.json", "images", "work"])
+def test_a_shared_run_folder_with_links_where_the_run_writes_is_refused(bench, tools, name):
+    bench["suite"]()
+    tools.run_bicubic()
+    folder = tools.run_folder(bench["results"])
+    target = bench["victim"] if name.endswith(("jsonl", "json")) else bench["victim"].parent
+    path = folder / name
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    path.symlink_to(target)
+    rows = (bench["victim"].read_text(), sorted(p.name for p in bench["victim"].parent.iterdir()))
+    with pytest.raises(UnsafePathError, match="symbolic link"):
+        tools.run_bicubic()
+    assert (bench["victim"].read_text(), sorted(p.name for p in bench["victim"].parent.iterdir())) == rows
+
+
+def test_a_run_folder_reached_through_a_link_is_refused(bench, tools):
+    bench["suite"]()
+    tools.run_bicubic()
+    suite_folder = bench["results"] / "tiny@v1"
+    suite_folder.rename(bench["tmp"] / "elsewhere")
+    suite_folder.symlink_to(bench["tmp"] / "elsewhere")
+    with pytest.raises(UnsafePathError, match="results folder"):
+        tools.run_bicubic()
