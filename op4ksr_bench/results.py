@@ -291,6 +291,11 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
     loaded = [(Path(folder), *load_run(folder)) for folder in folders]
     if not loaded:
         raise ValueError("no run folders to merge")
+    for folder, _, _ in loaded:
+        scan = scan_samples(folder / "samples.jsonl")
+        if scan.non_finite or not scan.clean:
+            problem = next(iter(scan.problems), "rows repeat an image")
+            raise ValueError(f"{folder}: {problem}; rerun that shard (it repairs its samples.jsonl), then merge")
     first_folder, first, _ = loaded[0]
 
     def identity(run: dict[str, Any]) -> tuple:  # the run id hashes the options that can change a number

@@ -219,6 +219,9 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
     for folder in discover(results):
         path = folder.relative_to(results).as_posix()
         try:
+            links = [name for name in ("run.json", "samples.jsonl") if (folder / name).is_symlink()]
+            if links:
+                raise ValueError(f"{folder}: {links[0]} is a symbolic link; result files must be the files themselves")
             run, samples = load_run(folder)
             run, samples, notes = _displayable_run(run, samples)
         except ValueError as error:

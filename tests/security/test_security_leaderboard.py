@@ -167,3 +167,15 @@ def test_strings_are_escaped_for_html_and_page_names_are_slugged(bench, two_runs
         text = path.read_text()
         assert "<script>alert" not in text and "<img src=x" not in text and '" onmouseover="' not in text
         assert not SCHEME.findall(text)
+
+
+def test_result_files_behind_links_are_skipped(bench, two_runs):
+    bicubic, lanczos = two_runs
+    elsewhere = bench["tmp"] / "elsewhere.json"
+    (bicubic / "run.json").rename(elsewhere)
+    (bicubic / "run.json").symlink_to(elsewhere)
+    out, report, index = _site(bench)
+    assert [skip.reason for skip in report.skipped] == [
+        f"fails schema validation: {skip.path}: run.json is a symbolic link; result files must be the files themselves"
+        for skip in report.skipped
+    ] and len(report.skipped) == 1

@@ -284,3 +284,18 @@ def test_a_run_folder_reached_through_a_link_is_refused(bench, tools):
     suite_folder.symlink_to(bench["tmp"] / "elsewhere")
     with pytest.raises(UnsafePathError, match="results folder"):
         tools.run_bicubic()
+
+
+def test_merge_explains_a_shard_with_damaged_or_non_finite_rows(bench, tools):
+    import shutil
+
+    shards, merged = _sharded(bench, tools)
+    shutil.rmtree(merged)
+    text = (shards[0] / "samples.jsonl").read_text()
+    (shards[0] / "samples.jsonl").write_text(text.replace('"psnr": ', '"psnr": NaN, "was": ', 1))
+    with pytest.raises(ValueError, match=r"samples.jsonl:1: image img000 holds NaN; rerun that shard"):
+        merge_runs(shards)
+    (shards[0] / "samples.jsonl").write_text("{torn\n" + text)
+    with pytest.raises(ValueError, match=r"samples.jsonl:1: not valid JSON .*; rerun that shard"):
+        merge_runs(shards)
+    assert not merged.exists()
