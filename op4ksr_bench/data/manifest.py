@@ -34,7 +34,18 @@ def manifest_line(entry: dict[str, Any]) -> str:
 
 
 def manifest_bytes(entries: list[dict[str, Any]]) -> bytes:
-    """The exact ``manifest.jsonl`` bytes for ``entries`` (sorted by id, one line each)."""
+    """The exact ``manifest.jsonl`` bytes for ``entries`` (sorted by id, one line each).
+
+    Raises:
+        ManifestError: an id is not a plain name, or two entries share one (a build never writes such a manifest).
+    """
+    seen: set[str] = set()
+    for entry in entries:
+        image_id = entry["id"]
+        problem = image_id_problem(image_id) or (f"image id {image_id!r} repeats" if image_id in seen else None)
+        if problem:
+            raise ManifestError(f"building the manifest: {problem} (two source files give the same id?)")
+        seen.add(image_id)
     ordered = sorted(entries, key=lambda entry: entry["id"])
     return "".join(manifest_line(entry) + "\n" for entry in ordered).encode("ascii")
 

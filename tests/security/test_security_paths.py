@@ -299,3 +299,11 @@ def test_merge_explains_a_shard_with_damaged_or_non_finite_rows(bench, tools):
     with pytest.raises(ValueError, match=r"samples.jsonl:1: not valid JSON .*; rerun that shard"):
         merge_runs(shards)
     assert not merged.exists()
+
+
+@pytest.mark.parametrize("ids", [["a", "a"], ["a", "../b"]])
+def test_no_builder_can_write_a_manifest_with_repeated_or_unsafe_ids(ids):
+    from op4ksr_bench.data.manifest import manifest_bytes
+
+    with pytest.raises(ManifestError, match="building the manifest: image id .*(repeats|not a plain name)"):
+        manifest_bytes([{"id": image_id} for image_id in ids])
