@@ -178,24 +178,27 @@ def verify(name: str) -> tuple[bool, str]:
     return _check_digest(item, sha256_file(path), pinned_sha256(name))
 
 
-_VERIFIED: dict[tuple[str, int, int, int], tuple[bool, str]] = {}
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
 
 
 def require_verified(name: str) -> Path:
     """Path of entry ``name``'s file after checking it (hash against the catalogue or the import record).
 
-    The result is remembered per (path, size, mtime, inode), so a file is hashed once per process.
+    The file's sha256 is remembered per (path, size, mtime, inode), so a file is hashed once per process.
 
     Raises:
         WeightsMissingError: the file is absent.
         WeightsRejectedError: it is a link, or its hash is not the one it must have.
     """
     path = require(name)
-    info = path.stat()
-    key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
-    if key not in _VERIFIED:
-        _VERIFIED[key] = verify(name)
-    ok, detail = _VERIFIED[key]
+    if path.is_symlink():
+        ok, detail = False, f"{path} is a symbolic link; replace it with the file (`weights import`)"
+    else:
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = sha256_file(path)
+        ok, detail = _check_digest(entry(name), _DIGESTS[key], pinned_sha256(name))
     if not ok:
         raise WeightsRejectedError(
             f"weights {name!r} at {path} fail their check ({detail}); delete the file and fetch or import it again"
