@@ -418,6 +418,15 @@ def file_sha256(data: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------------- entries
 
+# Full sha256 of files whose names carry only a hash prefix (referred to below as "see the hash sources"):
+# - dists: measured on the identical file in the PyPI wheel torchmetrics==1.9.0, member
+#   torchmetrics/functional/image/dists_models/weights.pt (12,288 bytes, a plain alpha/beta state dict; its sha256
+#   starts with the f5e65c96 of pyiqa's file name): `pip download --no-deps torchmetrics==1.9.0`, hash the member.
+# - torchvision-alexnet, torchvision-vgg16: the digests of download.pytorch.org's files, pinned identically by many
+#   independent public projects; each starts with the prefix torchvision puts in the file name.
+# - musiq-koniq, topiq-nr-koniq: only the name prefix is known (checked at load); maniqa-koniq: none (the sha256
+#   recorded by `weights import` is checked at load). Every file loads as tensors only (metrics/learned.py).
+
 _PYIQA_SOURCE = "the IQA-PyTorch weights release (chaofengc/IQA-PyTorch-Weights on the Hugging Face hub)"
 _PYIQA_LICENCE = "pyiqa weights: CC BY-NC-SA 4.0 / per original model"
 
@@ -439,7 +448,7 @@ register(
         name="torchvision-alexnet",
         filename="alexnet-owt-7be5be79.pth",
         root="torchvision",
-        sha256=None,
+        sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",  # see the hash sources
         size=None,
         licence="BSD-3-Clause (torchvision); ImageNet-trained",
         source="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
@@ -451,7 +460,7 @@ register(
         name="torchvision-vgg16",
         filename="vgg16-397923af.pth",
         root="torchvision",
-        sha256=None,
+        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",  # see the hash sources
         size=None,
         licence="BSD-3-Clause (torchvision); ImageNet-trained",
         source="https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -463,8 +472,8 @@ register(
         name="dists",
         filename="DISTS_weights-f5e65c96.pth",
         root="pyiqa",
-        sha256=None,
-        size=None,
+        sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",  # see the hash sources
+        size=12288,
         licence="MIT (DISTS); redistributed by pyiqa",
         source=_PYIQA_SOURCE,
         used_by=("dists",),

@@ -86,12 +86,22 @@ def test_every_torch_load_while_building_a_model_is_tensors_only(tmp_path, tools
     assert torch.load is original  # the override ends with the block
 
 
-@pytest.mark.parametrize("name", ["musiq-koniq", "topiq-nr-koniq", "dists", "torchvision-vgg16"])
-def test_a_file_without_the_hash_prefix_of_its_name_is_refused_at_load(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("musiq-koniq", "does not start with e95806b9"),
+        ("topiq-nr-koniq", "does not start with 9a73138b"),
+        ("dists", "!= f5e65c96230b"),
+        ("torchvision-vgg16", "!= 397923af8e79"),
+        ("torchvision-alexnet", "!= 7be5be791159"),
+        ("clip-rn50", "!= afeb0e10f9e5"),
+    ],
+)
+def test_a_file_without_its_catalogue_hash_is_refused_at_load(name, message, tmp_path):
     path = weights.weight_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"weight": torch.zeros(1)}, path)
-    with pytest.raises(WeightsRejectedError, match="does not start with"):
+    with pytest.raises(WeightsRejectedError, match=message):
         weights.require_verified(name)
 
 
