@@ -181,7 +181,9 @@ def _seconds_cell(run: LoadedRun) -> Cell:
 
 def _dropped(run: LoadedRun, field: str) -> str | None:
     """The note of the first sample whose ``field`` could not be shown (NaN, infinite, not a number), if any."""
-    return next((note for key, note in run.notes.items() if key.startswith("samples.") and key.endswith(field)), None)
+    return next(
+        (note for key, note in run.notes.items() if key.startswith("samples.") and key.endswith(f".{field}")), None
+    )
 
 
 def _memory_cell(run: LoadedRun) -> Cell:
