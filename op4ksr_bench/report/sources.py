@@ -34,6 +34,7 @@ class SuiteImages:
 
         try:
             built = BuiltSuite.open(Path(data_dir), name)
+            built.check_hash()  # an edited suite.yaml or manifest is not the build the runs used
         except Op4ksrError as error:
             return cls(problem=f"suite images not available: {error}")
         if built.hash != suite_hash:

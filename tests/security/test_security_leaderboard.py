@@ -179,3 +179,11 @@ def test_result_files_behind_links_are_skipped(bench, two_runs):
         f"fails schema validation: {skip.path}: run.json is a symbolic link; result files must be the files themselves"
         for skip in report.skipped
     ] and len(report.skipped) == 1
+
+
+def test_crops_are_never_cut_from_an_edited_suite(bench, two_runs):
+    manifest = bench["data"] / "tiny" / "manifest.jsonl"
+    manifest.write_text(manifest.read_text().replace('"attribution":"test"', '"attribution":"edited"'))
+    out, report, _ = _site(bench)
+    assert any("changed since the build" in problem for problem in report.data_problems.values())
+    assert _crop_sources(out) == set()
