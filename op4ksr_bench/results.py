@@ -252,7 +252,9 @@ def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except FileNotFoundError:
         raise ValueError(f"{run_path}: missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{run_path}: not valid JSON ({error})") from None
+        raise ValueError(
+            f"{run_path}: not valid JSON ({error}); rerunning the same command rebuilds it from samples.jsonl"
+        ) from None
     except OSError as error:
         raise ValueError(f"{run_path}: unreadable ({error.strerror})") from None
     errors = validate_run(run)

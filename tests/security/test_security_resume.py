@@ -127,3 +127,18 @@ def test_a_damaged_output_png_never_writes_outside(done, tools, bench):
     before = (bench["tmp"] / "elsewhere.png").read_bytes()
     tools.run_bicubic()
     assert (bench["tmp"] / "elsewhere.png").read_bytes() == before
+
+
+def test_merging_a_shard_with_an_unreadable_run_json_says_what_to_do(bench, tools):
+    from op4ksr_bench.errors import UsageError
+    from op4ksr_bench.runner import cli_merge
+
+    bench["suite"](count=2)
+    for index in range(2):
+        tools.run_bicubic(shard=f"{index}/2")
+    shards = sorted((bench["results"] / "tiny@v1" / "bicubic").glob("run-*-shard*of2"))
+    (shards[0] / "run.json").write_text("{ torn")
+    with pytest.raises(UsageError, match=r"run.json: not valid JSON .*; rerunning the same command rebuilds it"):
+        cli_merge(runs=shards, out=bench["tmp"] / "merged")
+    tools.run_bicubic(shard="0/2")  # the rerun rebuilds it and, all shards complete, merges
+    assert json.loads((shards[0] / "run.json").read_text())["status"] == "complete"
