@@ -26,12 +26,16 @@ two rows for one image.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.atomic import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 RUN_SCHEMA = "op4ksr-bench/run@1"
 SAMPLE_STATUSES = ("ok", "failed")
@@ -94,24 +98,77 @@ def validate_sample(sample: Any) -> list[str]:
     return errors
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """Read ``samples.jsonl``; a torn last line (from a kill) is skipped; the last row per id wins."""
+@dataclass
+class SampleScan:
+    """What :func:`scan_samples` found in a ``samples.jsonl``.
+
+    Attributes:
+        rows: The usable rows (JSON objects with a string ``id``), the last row per id winning.
+        problems: One line per dropped line (torn, not JSON, not an object, no id) and per row holding a
+            non-finite number (NaN, Infinity), with its line number.
+        non_finite: Ids of rows holding a non-finite number anywhere.
+        clean: The file is exactly one valid, finite row per line, ending in a newline (nothing to repair).
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    non_finite: set[str] = field(default_factory=set)
+    clean: bool = True
+
+
+def scan_samples(path: Path) -> SampleScan:
+    """Read ``samples.jsonl`` line by line, dropping (and naming) every line that cannot be a row.
+
+    A kill leaves a torn last line; a later append can glue a whole row onto it; a copy can damage any
+    line. None of these stops a reader: the line is dropped, named in ``problems``, and its image is redone
+    by a resumed run. ``NaN``/``Infinity`` (which our writer refuses) are reported, not silently averaged.
+    """
     path = Path(path)
+    scan = SampleScan()
     if not path.exists():
-        return []
+        return scan
+    data = path.read_bytes()
+    scan.clean = data.endswith(b"\n") or not data
     rows: dict[str, dict[str, Any]] = {}
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            scan.clean = scan.clean and not raw
             continue
+        flagged: list[str] = []
+
+        def constant(name: str, flagged: list[str] = flagged) -> float:
+            flagged.append(name)
+            return float(name.replace("Infinity", "inf"))
+
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if number >= len(lines) - 1:
-                continue  # torn tail: the writer was killed mid-line
-            raise ValueError(f"{path}:{number}: not valid JSON; remove the line or rerun") from None
+            row = json.loads(raw.decode("utf-8"), parse_constant=constant)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            scan.problems.append(f"{path.name}:{number}: not valid JSON (a torn or damaged line); dropped")
+            scan.clean = False
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            scan.problems.append(f"{path.name}:{number}: not a sample object with a string id; dropped")
+            scan.clean = False
+            continue
+        if flagged:
+            scan.problems.append(f"{path.name}:{number}: image {row['id']} holds {', '.join(sorted(set(flagged)))}")
+            scan.non_finite.add(row["id"])
+            scan.clean = False
+        else:
+            scan.non_finite.discard(row["id"])
+        if row["id"] in rows:
+            scan.clean = False
         rows[row["id"]] = row
-    return list(rows.values())
+    scan.rows = list(rows.values())
+    return scan
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """Read ``samples.jsonl``: torn or damaged lines are dropped (and logged); the last row per id wins."""
+    scan = scan_samples(path)
+    for problem in scan.problems:
+        logger.warning("%s", problem)
+    return scan.rows
 
 
 CATEGORICAL_SUFFIXES = (".period",)
@@ -223,8 +280,12 @@ def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         run = json.loads(run_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{run_path}: missing") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{run_path}: not valid JSON ({error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{run_path}: not valid JSON ({error}); rerunning the same command rebuilds it from samples.jsonl"
+        ) from None
+    except OSError as error:
+        raise ValueError(f"{run_path}: unreadable ({error.strerror})") from None
     errors = validate_run(run)
     samples = read_samples(folder / "samples.jsonl")
     for sample in samples:
@@ -243,23 +304,12 @@ def counts_and_summaries(run: dict[str, Any], samples: list[dict[str, Any]], tot
     run["timing"] = {key: summarize([sample.get(key) for sample in ok]) for key in SAMPLE_TIMING_FIELDS}
 
 
-def _link_or_copy(source: Path, destination: Path) -> None:
-    import os
-    import shutil
-
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.unlink(missing_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
-
-
 def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
     """Merge the shard runs of one configuration into one run folder (default: ``<parent>/<run-id>``).
 
-    The merged ``samples.jsonl`` holds every shard's rows in manifest order, the images are hard-linked (or
-    copied) in, and ``run.json`` is the first shard's with counts and summaries recomputed over all rows, so a
+    The merged ``samples.jsonl`` holds every shard's rows in manifest order, the images are copied in (each
+    ``output`` must lie inside its shard folder, reached without a link, and hash to its ``output_sha256``), and
+    ``run.json`` is the first shard's with counts and summaries recomputed over all rows, so a
     merge of complete shards equals a single run of the same configuration except for timing and sessions.
 
     Raises:
@@ -267,10 +317,16 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
             that is not a merge.
     """
     from op4ksr_bench.atomic import sha256_file
+    from op4ksr_bench.safepaths import check_image_id, copy_verified, resolve_inside
 
     loaded = [(Path(folder), *load_run(folder)) for folder in folders]
     if not loaded:
         raise ValueError("no run folders to merge")
+    for folder, _, _ in loaded:
+        scan = scan_samples(folder / "samples.jsonl")
+        if scan.non_finite or not scan.clean:
+            problem = next(iter(scan.problems), "rows repeat an image")
+            raise ValueError(f"{folder}: {problem}; rerun that shard (it repairs its samples.jsonl), then merge")
     first_folder, first, _ = loaded[0]
 
     def identity(run: dict[str, Any]) -> tuple:  # the run id hashes the options that can change a number
@@ -293,6 +349,7 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
     missing = sorted(set(range(count)) - set(indices))
     if missing or len(indices) != len(set(indices)):
         raise ValueError(f"need each of the {count} shards exactly once; missing {missing}, given {sorted(indices)}")
+    check_image_id(first["run_id"], f"{first_folder / 'run.json'} run_id")  # a folder name, like an image id
     out = Path(out) if out else first_folder.parent / first["run_id"]
     if (out / "run.json").is_file():
         existing = json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -300,11 +357,18 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
             raise ValueError(f"{out} holds a run that is not a merge; results are never overwritten, pass --out")
     samples = merge_samples([samples for _, _, samples in loaded])
     owners = {sample["id"]: folder for folder, _, rows in loaded for sample in rows}
+    copies = []  # every path is checked before anything is created
     for sample in samples:
         if sample.get("output"):
-            source, destination = owners[sample["id"]] / sample["output"], out / sample["output"]
-            if not (destination.is_file() and sha256_file(destination) == sample.get("output_sha256")):
-                _link_or_copy(source, destination)
+            owner = owners[sample["id"]]
+            where = f"{owner / 'samples.jsonl'} image {sample['id']!r} output"
+            source = resolve_inside(owner, sample["output"], where)
+            destination = resolve_inside(out, sample["output"], f"{out} image {sample['id']!r} output")
+            copies.append((source, destination, sample.get("output_sha256"), where))
+    out.mkdir(parents=True, exist_ok=True)
+    for source, destination, digest, where in copies:
+        if not (destination.is_file() and sha256_file(destination) == digest):
+            copy_verified(source, destination, digest, where)
     run = json.loads(json.dumps(first))
     run["shard"] = None
     run["selection"] = {**run.get("selection", {}), "shard": None}

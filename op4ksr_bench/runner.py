@@ -48,6 +48,7 @@ from op4ksr_bench.results import (
     shard_folder_name,
     write_json,
 )
+from op4ksr_bench.safepaths import check_image_id
 
 logger = logging.getLogger(__name__)
 
@@ -354,6 +355,7 @@ def run_suite(
     from op4ksr_bench.metrics.scoring import create_metrics, metric_record
 
     suite_spec = built.spec
+    built.check_hash()  # a suite edited after its build never runs under the build's hash
     periods = tuple(method.periods())
     no_truth = without_ground_truth(built, metric_names if metric_names is not None else suite_spec.metrics)
     for name in no_truth:
@@ -380,6 +382,7 @@ def run_suite(
     base = run_folder(results_root, suite_spec.name, suite_spec.version, slug, run_id)
     folder = base.parent / shard_folder_name(run_id, *shard) if shard else base
     outcome = SuiteOutcome(suite=suite_spec.name, folder=folder)
+    _check_run_folder(results_root, folder)
     for other, changed in older_runs_with_other_content(base.parent, run_id, spec, identity, user_options):
         inputs = f"on different inputs ({changed} changed)" if changed else "before its inputs were hashed"
         echo(f"warning: {base.parent / other} ran {spec} with the same settings {inputs}; its numbers stay "
@@ -391,14 +394,14 @@ def run_suite(
     indexed = select_entries(built.entries, ids)[: limit or None]
     selected = [(index, entry) for index, entry in indexed if not shard or index % shard[1] == shard[0]]
     outcome.selected = len(selected)
-    kept = _resume(folder, {entry["id"]: entry for _, entry in selected})
+    kept = _resume(folder, {entry["id"]: entry for _, entry in selected}, echo)
     done = {row["id"] for row in kept}
     outcome.resumed = len(done)
     pending = [(index, entry) for index, entry in selected if entry["id"] not in done]
 
     memory_kind = PeakMemory(device).kind
     run_path = folder / "run.json"
-    previous = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {}
+    previous = _previous_run(run_path, echo)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     run = {
         "schema": RUN_SCHEMA,
@@ -455,25 +458,86 @@ def run_suite(
     if shard and outcome.selected == outcome.ok + outcome.failed:
         from op4ksr_bench.results import merge_when_complete
 
-        merged = merge_when_complete(base, shard[1])
+        try:
+            merged = merge_when_complete(base, shard[1])
+        except ValueError as error:  # a shard's files are damaged or hostile: the shards stay as they are
+            merged = None
+            echo(f"warning: shards not merged: {error}; fix or rerun that shard, then `op4ksr-bench merge`")
         if merged:
             echo(f"[{suite_spec.name}] all {shard[1]} shards complete: merged into {merged}")
     return outcome
 
 
-def _resume(folder: Path, selected: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the ``ok`` rows that still hold (same input hash, intact output); rewrite the file without the rest."""
+def _check_run_folder(results_root: Path, folder: Path) -> None:
+    """Refuse a run folder reached through a link, or holding links where the run writes (results may be shared).
+
+    Raises:
+        UnsafePathError: one line naming the link.
+    """
+    from op4ksr_bench.safepaths import resolve_inside
+
+    resolve_inside(Path(results_root), Path(folder).relative_to(results_root).as_posix(), "results folder")
+    for name in ("samples.jsonl", "run.json", "images", "work"):
+        resolve_inside(Path(folder), name, f"run folder {folder}")
+
+
+def _previous_run(path: Path, echo) -> dict[str, Any]:
+    """The ``run.json`` a resumed run extends, or ``{}`` (rebuilt from the samples) when it is unreadable."""
+    import math
+
+    if not path.is_file():
+        return {}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        echo(f"warning: {path} is unreadable ({_one_line(error, 120)}); rebuilt from samples.jsonl")
+        return {}
+    if not isinstance(previous, dict):
+        echo(f"warning: {path} is not a JSON object; rebuilt from samples.jsonl")
+        return {}
+    sessions, started, wall = previous.get("sessions"), previous.get("started_at"), previous.get("wall_seconds")
+    return {
+        "sessions": sessions if isinstance(sessions, list) else [],
+        **({"started_at": started} if isinstance(started, str) else {}),
+        **({"wall_seconds": wall} if isinstance(wall, int | float) and math.isfinite(wall) else {}),
+    }
+
+
+def _output_path(folder: Path, row: dict[str, Any]) -> Path | None:
+    """The row's output file inside ``folder`` (None when the row names none, or a path outside or via a link)."""
+    from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
+
+    if not row.get("output"):
+        return None
+    try:
+        return resolve_inside(folder, row["output"], f"{folder / 'samples.jsonl'} image {row['id']!r}")
+    except UnsafePathError as error:
+        logger.warning("%s; the image is redone", error)
+        return None
+
+
+def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> list[dict[str, Any]]:
+    """Keep the ``ok`` rows that still hold (same input hash, intact output); rewrite the file without the rest.
+
+    Torn or damaged lines anywhere in ``samples.jsonl`` and rows holding NaN/Infinity are dropped (named through
+    ``echo``), so their images are redone.
+    """
     from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.results import write_samples
+    from op4ksr_bench.results import scan_samples, write_samples
 
     path = folder / "samples.jsonl"
-    rows = read_samples(path)
+    scan = scan_samples(path)
+    for problem in scan.problems:
+        (echo or logger.warning)(f"warning: {folder}/{problem}; the image is redone")
+    rows = [row for row in scan.rows if row["id"] not in scan.non_finite]
     if not rows:
+        if path.exists() and path.stat().st_size:
+            write_samples(path, [])  # only damage: start the file afresh, or the next row is glued onto it
         return []
     kept = []
     for row in rows:
         entry = selected.get(row["id"])
-        output = folder / row["output"] if row.get("output") else None
+        output = _output_path(folder, row)
         if (
             row.get("status") == "ok"
             and (entry is None or row.get("lr_sha256") == entry.get("lr_sha256"))
@@ -482,8 +546,8 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]]) -> list[dict[str,
             and sha256_file(output) == row.get("output_sha256")
         ):
             kept.append(row)
-    kept.sort(key=lambda r: (r.get("index", 0), r["id"]))
-    if len(kept) != len(rows) or path.read_bytes().count(b"\n") != len(rows) or not path.read_bytes().endswith(b"\n"):
+    kept.sort(key=lambda r: (r.get("index", 0) if isinstance(r.get("index"), int) else 0, r["id"]))
+    if len(kept) != len(rows) or not scan.clean or path.read_bytes().count(b"\n") != len(rows):
         write_samples(path, kept)
     return [row for row in kept if row["id"] in selected]
 
@@ -518,7 +582,10 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
     start = time.perf_counter()
     try:
         try:
-            lr = to_tensor(read_image(built.lr_path(entry))).to(device)
+            check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
+            lr_path = built.lr_path(entry)
+            _check_input(lr_path, entry.get("lr_sha256"))
+            lr = to_tensor(read_image(lr_path)).to(device)
         except Op4ksrError as error:
             row["reason"] = f"input: {error}"
             return row
@@ -549,7 +616,14 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
         del output
         begin = time.perf_counter()
         try:
-            values = score_files(context["metrics"], folder / relative, built.hr_path(entry))
+            hr_path = built.hr_path(entry)
+            if hr_path is not None:
+                _check_input(hr_path, entry.get("hr_sha256"))
+        except Op4ksrError as error:
+            row["reason"] = f"input: {error}"
+            return row
+        try:
+            values = score_files(context["metrics"], folder / relative, hr_path)
         except Exception as error:
             row["reason"] = f"scoring: {_one_line(error)}"
             return row
@@ -559,6 +633,25 @@ def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) 
         return row
     finally:
         row["wall_seconds"] = time.perf_counter() - start
+
+
+def _check_input(path: Path, expected: str | None) -> None:
+    """Hash a suite file as it is read and compare it with the manifest.
+
+    Raises:
+        ManifestError: the bytes differ from the build (one line naming the file and what to do).
+    """
+    from op4ksr_bench.atomic import sha256_file
+
+    try:
+        actual = sha256_file(path)
+    except OSError as error:
+        raise ManifestError(f"{path}: unreadable ({error.strerror}); run `op4ksr-bench validate`") from None
+    if actual != expected:
+        raise ManifestError(
+            f"{path}: altered since the build (sha256 {actual[:12]}..., manifest {str(expected)[:12]}...); "
+            "run `op4ksr-bench validate` and rebuild the suite with --force"
+        )
 
 
 def _release(device: str) -> None:

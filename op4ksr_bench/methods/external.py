@@ -4,7 +4,8 @@ Each baseline has a YAML card in ``op4ksr_bench/methods/external/`` (or any card
 holding its repository, licence, backbone, steps, the tile/overlap defaults of its own inference script
 (converted to output pixels, with the source they were read from) and the command template that runs it on
 a folder of LR images. The runner hands the method every pending image once (:meth:`ExternalMethod.prepare`):
-the LR files are linked into ``<run>/work/input/<id>.png``, the command runs once in the repository with its
+the LR files are copied (never linked: a script that rewrites its inputs must not reach the suite) into
+``<run>/work/input/<id>.png``, the command runs once in the repository with its
 output in ``<run>/work/output``, and each output is then matched by image id, checked and scored like any
 other method's. The command's log is kept in ``<run>/work/command.log``.
 
@@ -13,15 +14,17 @@ recorded; ``--opt python=PATH`` names the method's own environment), ``{repo}`` 
 only when the card uses it: in its command, workdir or output, or as a key of its ``options``; the command
 runs in ``workdir``, default ``{repo}`` when the card uses one, else ``<run>/work``),
 ``{input_dir}``, ``{output_dir}``, ``{scale}``, ``{seed}`` and every key of the card's ``options`` (weights
-paths and the like, overridable with ``--opt KEY=VALUE``). Values are shell-quoted; the command runs without a
-shell. Timing is the batch's wall time divided over its images (``amortised``); peak memory is not measured
+paths and the like, overridable with ``--opt KEY=VALUE``). The command template is split into arguments first
+(shell-style quoting) and each value is then substituted inside its own argument, so a value never becomes
+several arguments, whatever quotes the card uses; the command runs without a shell. Card defaults may refer to
+other values (``{repo}/weights/x.ckpt``); values given with ``--opt`` are taken literally (braces included).
+Timing is the batch's wall time divided over its images (``amortised``); peak memory is not measured
 (the work happens in another process).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import shutil
 import string
@@ -37,6 +40,7 @@ import yaml
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.methods.base import Family, Method, MethodCard
+from op4ksr_bench.safepaths import UnsafePathError, check_image_id, resolve_inside
 
 if TYPE_CHECKING:
     import torch
@@ -170,13 +174,10 @@ def find_card(name_or_path: str) -> Path:
     )
 
 
-def link_or_copy(source: Path, destination: Path) -> None:
-    """Hard-link ``source`` to ``destination`` (same file system), else copy it."""
+def copy_input(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` (a new file, never a hard link to the suite's own file)."""
     destination.unlink(missing_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
+    shutil.copyfile(source, destination)
 
 
 class ExternalMethod(Method):
@@ -227,11 +228,13 @@ class ExternalMethod(Method):
                     "of the method's own environment)"
                 )
             merged["python"] = found
-        # Card defaults may refer to other values ("{repo}/weights/x.ckpt"): expand them once.
+        # Card defaults may refer to other values ("{repo}/weights/x.ckpt"): expand them once. Values given
+        # with --opt are literal (a path may contain braces).
         plain = {key: value for key, value in merged.items() if not (isinstance(value, str) and "{" in value)}
+        plain.update({key: value for key, value in values.items()})
         try:
             self.values = {
-                key: value.format(**plain) if isinstance(value, str) and "{" in value else value
+                key: value.format(**plain) if isinstance(value, str) and "{" in value and key not in values else value
                 for key, value in merged.items()
             }
         except (KeyError, IndexError, ValueError) as error:
@@ -241,27 +244,36 @@ class ExternalMethod(Method):
         self.amortised_seconds: float | None = None
         self.failure: str | None = None
 
-    def _render(self, template: str, extra: dict[str, Any], quote: bool) -> str:
-        values = {**self.values, **extra, "scale": self.scale}
-        if quote:
-            values = {key: shlex.quote(str(value)) for key, value in values.items()}
-        return template.format(**values)
+    def _render(self, template: str, extra: dict[str, Any]) -> str:
+        return template.format(**{**self.values, **extra, "scale": self.scale})
+
+    def _arguments(self, extra: dict[str, Any]) -> list[str]:
+        """The command as arguments: the template is split first, then each argument is filled in on its own."""
+        try:
+            templates = shlex.split(self.external.command)
+        except ValueError as error:
+            raise UsageError(f"{self.card_path}: the command template does not parse ({error})") from error
+        return [self._render(template, extra) for template in templates]
 
     def prepare(self, samples: Sequence[tuple[str, Path]], work_dir: Path) -> None:
         """Link the LR images into ``work_dir/input``, run the command once, index the outputs."""
         if not samples:
             return
+        for folder in (Path(work_dir), Path(work_dir) / "input", Path(work_dir) / "output"):
+            if folder.is_symlink():
+                raise UsageError(f"{folder} is a symbolic link; remove it (the work folder is deleted and refilled)")
         work_dir = Path(work_dir).resolve()
         input_dir, output_dir = work_dir / "input", work_dir / "output"
         shutil.rmtree(input_dir, ignore_errors=True)
         input_dir.mkdir(parents=True)
         output_dir.mkdir(parents=True, exist_ok=True)
         for image_id, path in samples:
-            link_or_copy(Path(path), input_dir / f"{image_id}{Path(path).suffix or '.png'}")
+            check_image_id(image_id, f"external:{self.external.name} input", UsageError)
+            copy_input(Path(path), input_dir / f"{image_id}{Path(path).suffix or '.png'}")
         folders = {"input_dir": input_dir, "output_dir": output_dir}
-        arguments = shlex.split(self._render(self.external.command, folders, quote=True))
+        arguments = self._arguments(folders)
         workdir = self.external.effective_workdir()
-        cwd = Path(self._render(workdir, folders, quote=False)).expanduser() if workdir else work_dir
+        cwd = Path(self._render(workdir, folders)).expanduser() if workdir else work_dir
         if not cwd.is_dir():
             raise UsageError(f"external:{self.external.name}: working folder {cwd} does not exist (--opt repo=PATH)")
         log_path = work_dir / "command.log"
@@ -286,7 +298,11 @@ class ExternalMethod(Method):
         if return_code not in (0, None):
             self.failure = f"command exited with code {return_code} (log: {log_path})"
         for image_id, _ in samples:
-            self.outputs[image_id] = output_dir / self._render(self.external.output, {"id": image_id}, quote=False)
+            relative = self._render(self.external.output, {"id": image_id})
+            try:
+                self.outputs[image_id] = resolve_inside(output_dir, relative, f"{self.card_path} output")
+            except UnsafePathError as error:
+                self.failure = str(error)
 
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         raise UsageError("an external method runs on folders; the runner calls prepare() and upscale_sample()")

@@ -12,6 +12,7 @@ it with ``--opt pad=true``; the option is recorded with the results.
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ def load_descriptor(source: Path | dict, device: str, dtype: str, name: str):
             descriptor = loader.load_from_file(source)
     except spandrel.UnsupportedModelError as error:
         raise UsageError(f"{name}: spandrel does not recognise this architecture ({error})") from error
-    except (ValueError, RuntimeError, KeyError) as error:
+    except (ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as error:  # unpickling: refused code
         raise UsageError(f"{name}: cannot load with spandrel ({type(error).__name__}: {error})") from error
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
         raise UsageError(f"{name}: is a {type(descriptor).__name__} (e.g. inpainting), not a super-resolution model")

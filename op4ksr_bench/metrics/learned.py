@@ -4,8 +4,11 @@ Every model is built from local files only. Before building, each needed file is
 catalogue (:mod:`op4ksr_bench.weights`); a missing one raises ``WeightsMissingError`` naming the file and
 where it goes. While a model is built, :func:`offline_loading` makes any download attempt raise instead of
 reaching a hub, and backbones whose weights the metric checkpoint already contains (timm ViT/ResNet) are
-built without their own pretrained weights. pyiqa checkpoints are loaded the way pyiqa's default (URL)
-branch loads them, so values equal a direct pyiqa call on the same tensors.
+built without their own pretrained weights. pyiqa checkpoints are loaded into the same modules pyiqa's loader
+fills, so values equal a direct pyiqa call on the same tensors, but through :func:`load_checkpoint`: tensors
+only (``weights_only=True``, or safetensors), never pickled code; inside :func:`offline_loading` every
+``torch.load`` (torchvision's backbone loader, pyiqa internals) is held to ``weights_only=True`` as well. Each
+file's sha256 is checked when the metric is built (:func:`op4ksr_bench.weights.require_verified`).
 
 **4K policies** (declared, deterministic, memory-bounded; recorded in ``settings``):
 
@@ -62,7 +65,17 @@ def offline_loading() -> Iterator[None]:
         kwargs["pretrained"] = False  # the metric checkpoint holds the backbone weights
         return original_create(*args, **kwargs)
 
-    patches = [(torch.hub, "download_url_to_file", refuse), (timm, "create_model", create_without_pretrained)]
+    original_load = torch.load
+
+    def load_tensors_only(*args: Any, **kwargs: Any):
+        kwargs["weights_only"] = True  # pyiqa and torch.hub pass weights_only=False; a weight file is data
+        return original_load(*args, **kwargs)
+
+    patches = [
+        (torch.hub, "download_url_to_file", refuse),
+        (timm, "create_model", create_without_pretrained),
+        (torch, "load", load_tensors_only),
+    ]
     try:
         import pyiqa.utils.download_util as pyiqa_download
 
@@ -81,6 +94,41 @@ def offline_loading() -> Iterator[None]:
             setattr(owner, attribute, value)
         if printed.getvalue().strip():
             logger.debug("model loading printed: %s", printed.getvalue().strip())
+
+
+def load_checkpoint(model, path: Path, strict: bool, weight_keys: str | None = None) -> None:
+    """Load a checkpoint's tensors into ``model`` as pyiqa's ``load_pretrained_network`` would, without pickle.
+
+    ``.safetensors`` files load through safetensors; anything else through ``torch.load(weights_only=True)``,
+    which refuses pickled objects other than tensors and plain containers. A leading ``module.`` (from
+    DataParallel training) is stripped from keys, as pyiqa does.
+
+    Raises:
+        WeightsRejectedError: the file holds something other than tensors (loading it would run pickled code).
+    """
+    import torch
+
+    from op4ksr_bench.weights import WeightsRejectedError
+
+    try:
+        if Path(path).suffix == ".safetensors":
+            import safetensors.torch
+
+            state = safetensors.torch.load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure: the file is not a plain tensor checkpoint
+        text = " ".join(str(error).split())[:160]
+        raise WeightsRejectedError(
+            f"{path}: not a plain tensor checkpoint, refused (loading it would unpickle code: {text}); "
+            "import the published file again"
+        ) from None
+    if weight_keys is not None and isinstance(state, dict):
+        state = state.get(weight_keys)
+    if not isinstance(state, dict):
+        raise WeightsRejectedError(f"{path}: holds no state dict{f' under {weight_keys!r}' if weight_keys else ''}")
+    state = {(key[7:] if key.startswith("module.") else key): value for key, value in state.items()}
+    model.load_state_dict(state, strict=strict)
 
 
 def ensure_clip_importable() -> None:
@@ -130,7 +178,7 @@ class LearnedMetric(Metric):
 
         from op4ksr_bench import weights
 
-        paths = {name: weights.require(name) for name in self.weights}
+        paths = {name: weights.require_verified(name) for name in self.weights}
         self.device = torch.device(device)
         self.crop_border = crop_border if self.kind == "FR" else 0
         with offline_loading():
@@ -247,11 +295,10 @@ class DISTS(_Pyiqa):
     tile: ClassVar[int | None] = 1024
 
     def build(self, paths: dict[str, Path]):
-        from pyiqa.archs.arch_util import load_pretrained_network
         from pyiqa.archs.dists_arch import DISTS as Arch
 
         model = Arch(pretrained=False)  # torchvision vgg16 comes from $TORCH_HOME/hub/checkpoints
-        load_pretrained_network(model, str(paths["dists"]), False)
+        load_checkpoint(model, paths["dists"], strict=False)
         return model
 
 
@@ -285,7 +332,9 @@ class MUSIQ(_Pyiqa):
     def build(self, paths: dict[str, Path]):
         from pyiqa.archs.musiq_arch import MUSIQ as Arch
 
-        return Arch(pretrained_model_path=str(paths["musiq-koniq"]))
+        model = Arch(pretrained=False)  # the same module pyiqa builds for a given checkpoint path
+        load_checkpoint(model, paths["musiq-koniq"], strict=True)
+        return model
 
 
 class MANIQA(_Pyiqa):
@@ -297,11 +346,10 @@ class MANIQA(_Pyiqa):
     weights: ClassVar[tuple[str, ...]] = ("maniqa-koniq",)
 
     def build(self, paths: dict[str, Path]):
-        from pyiqa.archs.arch_util import load_pretrained_network
         from pyiqa.archs.maniqa_arch import MANIQA as Arch
 
         model = Arch(train_dataset="koniq", scale=0.8, pretrained=False)
-        load_pretrained_network(model, str(paths["maniqa-koniq"]), True)
+        load_checkpoint(model, paths["maniqa-koniq"], strict=True)
         return model
 
     def settings(self) -> dict[str, Any]:
@@ -334,11 +382,10 @@ class TOPIQNR(_Pyiqa):
     tile: ClassVar[int | None] = 512
 
     def build(self, paths: dict[str, Path]):
-        from pyiqa.archs.arch_util import load_pretrained_network
         from pyiqa.archs.topiq_arch import CFANet as Arch
 
         model = Arch(
             semantic_model_name="resnet50", model_name="cfanet_nr_koniq_res50", use_ref=False, pretrained=False
         )
-        load_pretrained_network(model, str(paths["topiq-nr-koniq"]), True, weight_keys="params")
+        load_checkpoint(model, paths["topiq-nr-koniq"], strict=True, weight_keys="params")
         return model

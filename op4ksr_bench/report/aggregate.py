@@ -19,6 +19,7 @@ from typing import Any
 
 from op4ksr_bench.report import ranking
 from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, slugify
+from op4ksr_bench.safepaths import displayable
 from op4ksr_bench.stats import bootstrap_ci
 
 # Display order of the project's metrics (presentation only; unknown metrics follow alphabetically).
@@ -31,7 +32,7 @@ PERIOD_KEY = re.compile(r"^pas\.p(\d+)$")
 
 def format_value(value: float | None) -> str:
     """A metric value with precision by magnitude (24.31, 4.931, 0.7123); ``-`` for no value."""
-    if value is None or not math.isfinite(value):
+    if not displayable(value):  # None, NaN, infinities, absurd magnitudes, anything not a number
         return "-"
     magnitude = abs(value)
     if magnitude >= 100:
@@ -45,7 +46,7 @@ def format_value(value: float | None) -> str:
 
 def format_bytes(count: float | None) -> str:
     """Bytes as MiB/GiB (binary units); ``-`` for unknown."""
-    if count is None:
+    if not displayable(count):
         return "-"
     if count >= 1024**3:
         return f"{count / 1024**3:.2f} GiB"
@@ -162,6 +163,8 @@ def _metric_cell(run: LoadedRun, name: str) -> Cell:
         return Cell(None, "-", f"not scored: {run.skipped_metrics[name]}")
     if name not in run.run["metrics"]:
         return Cell(None, "-", "not scored: not among the metrics of this run")
+    if run.note(f"summary.{name}.mean"):
+        return Cell(None, "-", f"not shown: {run.note(f'summary.{name}.mean')}")
     summary = run.run["summary"].get(name) or {}
     mean = summary.get("mean")
     if mean is None or not math.isfinite(mean):
@@ -218,6 +221,8 @@ def _seconds_cell(run: LoadedRun) -> Cell:
     values = [float(s["seconds"]) for s in run.ok_samples if isinstance(s.get("seconds"), int | float)]
     timing = run.run["method"].get("timing")
     if not values:
+        if _dropped(run, "seconds"):
+            return Cell(None, "-", f"not shown: {_dropped(run, 'seconds')}")
         if timing == "none":
             return Cell(None, "-", "not measured: the method's outputs were computed elsewhere")
         return Cell(None, "-", "no timing recorded")
@@ -228,16 +233,28 @@ def _seconds_cell(run: LoadedRun) -> Cell:
     bounds = (ci[0], ci[1]) if ci else None
     if bounds:
         note += f"; 95 % CI [{format_value(bounds[0])}, {format_value(bounds[1])}]"
+    left_out = _dropped(run, "seconds")
+    if left_out:
+        note += f"; not shown: {left_out}"
     return Cell(mean, format_value(mean), note, ci=bounds, n=len(values))
+
+
+def _dropped(run: LoadedRun, field: str) -> str | None:
+    """The note of the first sample whose ``field`` could not be shown (NaN, infinite, not a number), if any."""
+    return next(
+        (note for key, note in run.notes.items() if key.startswith("samples.") and key.endswith(f".{field}")), None
+    )
 
 
 def _memory_cell(run: LoadedRun) -> Cell:
     values = [int(s["peak_memory_bytes"]) for s in run.samples if isinstance(s.get("peak_memory_bytes"), int | float)]
     if not values:
-        return Cell(None, "-", "no peak memory recorded")
+        return Cell(None, "-", f"not shown: {_dropped(run, 'peak_memory_bytes')}" if _dropped(run, "peak_memory_bytes")
+                    else "no peak memory recorded")  # fmt: skip
     peak = max(values)
     kind = run.run["environment"].get("memory_kind")
     note = f"largest peak memory over {len(values)} images: {peak:,} bytes" + (f" ({kind})" if kind else "")
+    note += f"; not shown: {_dropped(run, 'peak_memory_bytes')}" if _dropped(run, "peak_memory_bytes") else ""
     return Cell(float(peak), format_bytes(peak), note)
 
 

@@ -29,6 +29,7 @@ from op4ksr_bench.imageio import encode_png, read_image
 from op4ksr_bench.report.aggregate import SuiteTable, format_value
 from op4ksr_bench.report.runs import LoadedRun, slugify
 from op4ksr_bench.report.sources import SuiteImages, output_image
+from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +124,12 @@ def _write(out: Path, relative: str, data: bytes, written: set[str]) -> dict[str
 
 def _reuse(out: Path, previous: dict[str, Any] | None, written: set[str]) -> dict[str, str] | None:
     """A previously written file record, if the file is still there with the recorded bytes."""
-    if not previous or not previous.get("file"):
+    if not previous or not isinstance(previous.get("file"), str) or not previous["file"].startswith("crops/"):
         return None
-    path = out / previous["file"]
+    try:  # crops.json may be edited: a reused file must be one of ours, inside the site
+        path = resolve_inside(out, previous["file"], f"{out / 'crops.json'}")
+    except UnsafePathError:
+        return None
     if path.is_file() and sha256_file(path) == previous.get("sha256"):
         written.add(previous["file"])
         return {"file": previous["file"], "sha256": previous["sha256"]}

@@ -105,7 +105,7 @@ def quality_latency(table: SuiteTable) -> tuple[bytes, str] | None:
             )
         _log_seconds_axis(axis, [row.seconds.value for row in table.rows if row.seconds.value])
         axis.set_xlabel("seconds per image (log)", fontsize=9)
-        axis.set_title(f"{column.name} ({column.direction})", fontsize=10)
+        axis.set_title(_text(f"{column.name} ({column.direction})"), fontsize=10)
         axis.tick_params(labelsize=8)
         axis.grid(True, alpha=0.25)
     for index in range(count, panel_rows * panel_columns):

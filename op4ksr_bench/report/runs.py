@@ -2,6 +2,11 @@
 
 A run folder whose files fail schema validation (:func:`op4ksr_bench.results.load_run`) is skipped, and the
 reason is kept so the page can name it. Shard runs are left out: their merged run stands for them.
+
+Result folders are untrusted input (``docs/security.md``): every number that is not finite or is absurdly
+large (:func:`op4ksr_bench.safepaths.displayable`) and every non-number where a statistic belongs is replaced
+by None when the run is loaded, and :attr:`LoadedRun.notes` says what was there, so the page shows ``-`` with
+that note; a run whose files break the reader in any other way is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -9,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.report.sitepaths import redact, redact_text
 from op4ksr_bench.results import load_run, process_start
+from op4ksr_bench.safepaths import displayable, is_number
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class LoadedRun:
         samples: The ``samples.jsonl`` rows, sorted by image id.
         raw: The ``run.json`` object as written; ``run`` and ``samples`` are copies with machine-local paths
             reduced (:mod:`op4ksr_bench.report.sitepaths`), for display. None when ``run`` is the file itself.
+        notes: Values that cannot be shown, by dotted location (``summary.psnr.mean``, ``samples.img1.seconds``),
+            each with what was recorded; the loaded ``run`` and ``samples`` hold None in their place.
     """
 
     folder: Path
@@ -63,6 +71,11 @@ class LoadedRun:
     run: dict[str, Any]
     samples: tuple[dict[str, Any], ...]
     raw: dict[str, Any] | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def note(self, location: str) -> str | None:
+        """Why the value at ``location`` is not shown, or None."""
+        return self.notes.get(location)
 
     @property
     def suite(self) -> dict[str, Any]:
@@ -169,6 +182,67 @@ def process_state(process: Any) -> str:
     return "alive"
 
 
+STATISTICS = ("mean", "median", "std", "count", "min", "max", "ci_low", "ci_high")
+"""Summary fields that must be numbers (anything else there is shown as ``-`` with a note)."""
+SAMPLE_NUMBERS = ("seconds", "peak_memory_bytes", "score_seconds", "wall_seconds")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "\u2026"
+
+
+def displayable_copy(value: Any, location: str, notes: dict[str, str], numeric: bool = False) -> Any:
+    """A copy of ``value`` with every number the page cannot show replaced by None (``numeric``: non-numbers too)."""
+    if isinstance(value, dict):
+        return {
+            key: displayable_copy(item, f"{location}.{key}", notes, numeric=key in STATISTICS)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [displayable_copy(item, f"{location}.{index}", notes) for index, item in enumerate(value)]
+    if is_number(value) and not displayable(value):
+        notes[location] = f"the recorded value {_describe(value)} is not a finite number in range"
+        return None
+    if numeric and value is not None and not is_number(value):
+        notes[location] = f"the recorded value {_describe(value)} is not a number"
+        return None
+    return value
+
+
+def _displayable_run(run: dict[str, Any], samples: list[dict[str, Any]]):
+    """``run`` and ``samples`` with undisplayable values replaced by None, and the notes saying what they were."""
+    notes: dict[str, str] = {}
+    clean = displayable_copy(run, "run", notes)
+    for key in ("summary", "timing"):
+        section = clean.get(key)
+        if isinstance(section, dict):
+            for name, entry in list(section.items()):
+                if not isinstance(entry, dict):
+                    notes[f"run.{key}.{name}.mean"] = f"the recorded summary {_describe(entry)} is not an object"
+                    section[name] = {}
+    rows = []
+    for sample in samples:
+        row = displayable_copy(sample, f"samples.{sample['id']}", notes)
+        for key in SAMPLE_NUMBERS:
+            if row.get(key) is not None and not is_number(row[key]):
+                notes[f"samples.{sample['id']}.{key}"] = f"the recorded value {_describe(row[key])} is not a number"
+                row[key] = None
+        rows.append(row)
+    return clean, rows, {key.removeprefix("run."): value for key, value in notes.items()}
+
+
+def _table_problem(run: LoadedRun) -> str | None:
+    """Why ``run`` alone cannot make a leaderboard table (None when it can): one odd run never aborts the site."""
+    from op4ksr_bench.report.aggregate import build_tables
+
+    try:
+        build_tables([run])
+    except Exception as error:  # noqa: BLE001 - any failure is this run's, reported as its skip reason
+        return f"cannot be tabulated ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+    return None
+
+
 def discover(results: Path) -> list[Path]:
     """Run folders below ``results`` (every folder holding a ``run.json``), in sorted order."""
     return sorted(path.parent for path in Path(results).rglob("run.json"))
@@ -187,10 +261,19 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
     for folder in discover(results):
         path = folder.relative_to(results).as_posix()
         try:
+            links = [name for name in ("run.json", "samples.jsonl") if (folder / name).is_symlink()]
+            if links:
+                raise ValueError(f"{folder}: {links[0]} is a symbolic link; result files must be the files themselves")
             run, samples = load_run(folder)
+            run, samples, notes = _displayable_run(run, samples)
         except ValueError as error:
             reason = redact_text(str(error).replace(str(folder), path), root)
             skipped.append(SkippedRun(path=path, reason=f"fails schema validation: {reason}"))
+            logger.warning("skipping %s: %s", path, reason)
+            continue
+        except Exception as error:  # noqa: BLE001 - one damaged run never stops the leaderboard
+            reason = f"unreadable ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+            skipped.append(SkippedRun(path=path, reason=reason))
             logger.warning("skipping %s: %s", path, reason)
             continue
         shard = run.get("shard")
@@ -206,7 +289,15 @@ def load_runs(results: Path) -> tuple[list[LoadedRun], list[SkippedRun]]:
         key = slugify(path.replace("@", "-").replace("/", "--"), limit=120)
         while key in used_keys:  # only if two paths slugify alike
             key += "-"
-        used_keys.add(key)
         ordered = tuple(sorted(redact(samples, root), key=lambda sample: sample["id"]))
-        runs.append(LoadedRun(folder=folder, path=path, key=key, run=redact(run, root), samples=ordered, raw=run))
+        loaded = LoadedRun(
+            folder=folder, path=path, key=key, run=redact(run, root), samples=ordered, raw=run, notes=notes
+        )
+        problem = _table_problem(loaded)
+        if problem:
+            skipped.append(SkippedRun(path=path, reason=redact_text(problem, root)))
+            logger.warning("skipping %s: %s", path, problem)
+            continue
+        used_keys.add(key)
+        runs.append(loaded)
     return runs, skipped

@@ -44,6 +44,7 @@ from op4ksr_bench.report.compare import (
     tile_reason,
 )
 from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, load_runs, slugify
+from op4ksr_bench.safepaths import site_link
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,11 @@ def _write_plots(table: SuiteTable, writer: _Writer) -> list[plotting.Plot]:
         ("quality-latency", "Quality vs latency", plotting.quality_latency),
         ("pas-per-period", "Periodic artifact score per period", plotting.pas_per_period),
     ):
-        result = function(table)
+        try:
+            result = function(table)
+        except Exception as error:  # noqa: BLE001 - a plot that cannot be drawn never stops the site
+            logger.warning("%s: %s plot skipped (%s: %s)", table.key, suffix, type(error).__name__, error)
+            continue
         if result is None:
             continue
         data, alt = result
@@ -225,7 +230,7 @@ def detail_rows(run: LoadedRun) -> list[dict[str, Any]]:
 def _run_files(run: LoadedRun, out: Path) -> dict[str, str]:
     """Links from a run page (in ``runs/``) to the run's own result files."""
     base = Path(os.path.relpath(run.folder, out / "runs")).as_posix()
-    return {"run": f"{base}/run.json", "samples": f"{base}/samples.jsonl"}
+    return {"run": site_link(f"{base}/run.json"), "samples": site_link(f"{base}/samples.jsonl")}
 
 
 def _remove_stale(out: Path, written: set[str]) -> list[str]:

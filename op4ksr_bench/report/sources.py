@@ -34,6 +34,7 @@ class SuiteImages:
 
         try:
             built = BuiltSuite.open(Path(data_dir), name)
+            built.check_hash()  # an edited suite.yaml or manifest is not the build the runs used
         except Op4ksrError as error:
             return cls(problem=f"suite images not available: {error}")
         if built.hash != suite_hash:
@@ -55,7 +56,24 @@ class SuiteImages:
 
 
 def output_image(run: LoadedRun, sample: dict[str, Any]) -> tuple[Path | None, str | None]:
-    """The SR image a run saved for one sample, and its recorded sha256 (either may be None)."""
-    relative = sample.get("output")
-    path = run.folder / relative if relative else None
-    return path, sample.get("output_sha256")
+    """The SR image a run saved for one sample, and its recorded sha256 (either may be None).
+
+    The path is None unless ``output`` lies inside the run folder (reached without a link) and the file's
+    sha256 is the recorded one: the site never publishes a file the results merely point to.
+    """
+    import logging
+
+    from op4ksr_bench.atomic import sha256_file
+    from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
+
+    relative, recorded = sample.get("output"), sample.get("output_sha256")
+    if not relative:
+        return None, recorded
+    try:
+        path = resolve_inside(run.folder, relative, f"{run.path} image {sample.get('id')!r} output")
+    except UnsafePathError as error:
+        logging.getLogger(__name__).warning("%s; not shown", error)
+        return None, recorded
+    if not path.is_file() or sha256_file(path) != recorded:
+        return None, recorded
+    return path, recorded

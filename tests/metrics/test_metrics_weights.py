@@ -69,7 +69,9 @@ def test_import_copies_and_verifies_then_verify_detects_alteration(tmp_path):
 
 
 def test_import_accepts_files_without_a_published_hash_and_verify_reports(tmp_path):
-    (tmp_path / "ckpt_koniq10k.pt").write_bytes(b"weights")
+    import torch
+
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "ckpt_koniq10k.pt")  # a plain tensor checkpoint
     weights.cli_import(tmp_path)
     assert weights.is_present("maniqa-koniq")
     ok, detail = weights.verify("maniqa-koniq")
