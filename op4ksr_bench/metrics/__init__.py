@@ -9,6 +9,8 @@ for _name, _target in (
     ("ssim", "op4ksr_bench.metrics.fidelity:SSIM"),
     ("psnr-y", "op4ksr_bench.metrics.fidelity:PSNRY"),
     ("ssim-y", "op4ksr_bench.metrics.fidelity:SSIMY"),
+    ("ssim-official", "op4ksr_bench.metrics.fidelity:SSIMOfficial"),
+    ("ssim-matlab", "op4ksr_bench.metrics.fidelity:SSIMMatlab"),
     ("ms-ssim", "op4ksr_bench.metrics.fidelity:MSSSIM"),
     ("lpips-alex", "op4ksr_bench.metrics.learned:LPIPSAlex"),
     ("lpips-vgg", "op4ksr_bench.metrics.learned:LPIPSVGG"),

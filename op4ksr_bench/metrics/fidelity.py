@@ -25,6 +25,7 @@ through :mod:`op4ksr_bench.metrics.memo`: ``psnr-y`` and ``ssim-y`` compute Y on
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -310,6 +311,71 @@ class SSIMY(SSIM):
 
     name: ClassVar[str] = "ssim-y"
     colour: ClassVar[str] = "y"
+
+
+MATLAB_GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+"""MATLAB ``rgb2gray``: the first row of the inverse of the NTSC (YIQ) matrix."""
+
+
+def rgb_to_gray(image: np.ndarray) -> np.ndarray:
+    """MATLAB ``rgb2gray`` of ``uint8`` RGB: the weighted sum in double, rounded half away from zero to 8 bits,
+    as ``float64`` ``H x W``."""
+    weighted = sum(image[:, :, channel] * weight for channel, weight in enumerate(MATLAB_GRAY_WEIGHTS))
+    return np.floor(weighted + 0.5)  # non-negative: half away from zero
+
+
+def matlab_downsample(image: np.ndarray) -> np.ndarray:
+    """The automatic downsampling of the authors' ``ssim.m``: ``f = max(1, round(min(H, W) / 256))``; an f x f
+    mean filter (``imfilter(., ones(f) / f^2, 'symmetric', 'same')``) sampled at ``1:f:end``."""
+    factor = max(1, math.floor(min(image.shape[:2]) / 256 + 0.5))  # MATLAB round: half away from zero
+    if factor == 1:
+        return image
+    before = (factor - 1) // 2  # MATLAB's 'same' anchor of an even kernel lies left of centre
+    padded = np.pad(image, ((before, factor), (before, factor)), mode="symmetric")
+    rows, columns = -(-image.shape[0] // factor), -(-image.shape[1] // factor)
+    total = np.zeros((rows, columns))
+    for dy in range(factor):
+        for dx in range(factor):
+            total += padded[dy : dy + rows * factor : factor, dx : dx + columns * factor : factor]
+    return total / (factor * factor)
+
+
+class SSIMOfficial(_Fidelity):
+    """SSIM as the authors' MATLAB ``ssim.m`` on ``rgb2gray`` input, without its automatic downsampling: the
+    values pyiqa publishes as the official ones (``ResultsCalibra``: "we remove such constraint")."""
+
+    name: ClassVar[str] = "ssim-official"
+    higher_is_better: ClassVar[bool] = True
+    colour: ClassVar[str] = "gray"
+    downsample: ClassVar[bool] = False
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **super().settings(),
+            "colour": "MATLAB rgb2gray, rounded to 8 bits",
+            "window": "gaussian 11x11 sigma 1.5",
+            "k1": SSIM_K1,
+            "k2": SSIM_K2,
+            "region": "valid (5 px from each edge)",
+            "downsample": "max(1, round(min(H, W) / 256)) mean filter + subsample" if self.downsample else "none",
+        }
+
+    def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+        if ref is None:
+            raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
+        _check_pair(pred, ref)
+        pair = [rgb_to_gray(crop_border(image, self.crop_border)) for image in (pred, ref)]
+        if self.downsample:
+            pair = [matlab_downsample(image) for image in pair]
+        return {self.name: float(_ssim_statistics(pair[0], pair[1], DATA_RANGE).ssim[0])}
+
+
+class SSIMMatlab(SSIMOfficial):
+    """SSIM exactly as the authors' MATLAB ``ssim.m`` runs by default on ``rgb2gray`` input, with its automatic
+    downsampling (the convention of IQA-database studies; at 4K it scores an 8x smaller image)."""
+
+    name: ClassVar[str] = "ssim-matlab"
+    downsample: ClassVar[bool] = True
 
 
 class MSSSIM(_Fidelity):
