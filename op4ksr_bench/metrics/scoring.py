@@ -119,7 +119,7 @@ def score_files(metrics: Sequence[Metric], pred_path: Path, ref_path: Path | Non
 
 def metric_record(metric: Metric) -> dict[str, Any]:
     """What results store about a metric: identity, direction, backend, licence, weights and settings."""
-    return {
+    record = {
         "name": metric.name,
         "kind": metric.kind,
         "higher_is_better": metric.higher_is_better,
@@ -129,3 +129,6 @@ def metric_record(metric: Metric) -> dict[str, Any]:
         "weights": list(metric.weights),
         "settings": metric.settings(),
     }
+    if metric.ideal is not None:
+        record["ideal"] = metric.ideal  # rank by |value - ideal| (see Metric.ideal)
+    return record
