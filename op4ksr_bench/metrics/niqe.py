@@ -193,12 +193,14 @@ def _aggd(sums: np.ndarray, count: float) -> tuple[np.ndarray, np.ndarray, np.nd
 def _sums(signal: np.ndarray, out: np.ndarray) -> None:
     """Per-row sums of a ``[rows, n]`` signal into ``out [rows, 5]``: counts and squares by sign, sum of |x|."""
     positive = np.maximum(signal, 0.0)
-    negative = np.minimum(signal, 0.0)
-    out[:, 0] = np.count_nonzero(negative, axis=1)
-    out[:, 1] = np.count_nonzero(positive, axis=1)
-    out[:, 2] = np.einsum("ij,ij->i", negative, negative)
-    out[:, 3] = np.einsum("ij,ij->i", positive, positive)
-    out[:, 4] = positive.sum(axis=1) - negative.sum(axis=1)
+    total_squares = np.einsum("ij,ij->i", signal, signal)
+    positive_squares = np.einsum("ij,ij->i", positive, positive)
+    nonzero, positive_count = np.count_nonzero(signal, axis=1), np.count_nonzero(positive, axis=1)
+    out[:, 0] = nonzero - positive_count
+    out[:, 1] = positive_count
+    out[:, 2] = total_squares - positive_squares
+    out[:, 3] = positive_squares
+    out[:, 4] = 2 * positive.sum(axis=1) - signal.sum(axis=1)  # sum |x| = sum max(x, 0) - sum min(x, 0)
 
 
 SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -211,10 +213,14 @@ def scale_features(image: np.ndarray, block: int) -> np.ndarray:
     import cv2
 
     rows, columns = image.shape[0] // block, image.shape[1] // block
-    padded = cv2.copyMakeBorder(image, _HALO, _HALO, _HALO, _HALO, cv2.BORDER_REPLICATE)
     sums = np.empty((rows, columns, 5, 5))  # [row, column, signal, statistic]
     for row in range(rows):
-        strip = _normalise_window(padded[row * block : (row + 1) * block + 2 * _HALO])
+        top, bottom = row * block - _HALO, (row + 1) * block + _HALO
+        window = image[max(top, 0) : min(bottom, image.shape[0])]
+        padded = cv2.copyMakeBorder(
+            window, max(-top, 0), max(bottom - image.shape[0], 0), _HALO, _HALO, cv2.BORDER_REPLICATE
+        )
+        strip = _normalise_window(padded)
         blocks = strip.reshape(block, columns, block).transpose(1, 0, 2)  # [columns, y, x]
         blocks = np.ascontiguousarray(blocks)
         _sums(blocks.reshape(columns, -1), sums[row, :, 0])
