@@ -6,7 +6,6 @@ L_AP loss. ``seam`` compares gradient energy on tile boundaries with same-phase 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -27,25 +26,6 @@ def candidate_periods(extra_periods: Sequence[int] = (), tile_stride: int | None
         if period < 4:
             raise ValueError(f"period {period} px is too small; periods start at 4 px")
     return tuple(sorted(periods))
-
-
-class _PasCache:
-    """Remembers the last PAS report per image object, so ``pas`` and ``dpas`` on one pair compute PAS(SR) once."""
-
-    def __init__(self) -> None:
-        self._entries: list[tuple[weakref.ref, tuple, Any]] = []
-
-    def get(self, image: np.ndarray, key: tuple, compute) -> Any:
-        for reference, entry_key, value in self._entries:
-            if reference() is image and entry_key == key:
-                return value
-        value = compute()
-        self._entries = [entry for entry in self._entries if entry[0]() is not None][-3:]
-        self._entries.append((weakref.ref(image), key, value))
-        return value
-
-
-_CACHE = _PasCache()
 
 
 class _Periodicity(Metric):
@@ -84,7 +64,9 @@ class _Periodicity(Metric):
         def compute():  # luminance straight from the 8-bit array: no float RGB tensor (periodicity.luminance_rgb8)
             return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
 
-        return _CACHE.get(image, (tuple(periods), self.device), compute)
+        from op4ksr_bench.metrics import memo
+
+        return memo.current().get((image,), ("pas", tuple(periods), self.device), compute)
 
 
 class PAS(_Periodicity):

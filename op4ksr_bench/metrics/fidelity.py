@@ -19,8 +19,8 @@ The SSIM filtering runs through OpenCV's separable filter in float32 over horizo
 buffers, so the temporaries stay small. Four filtered maps suffice: the means of ``x + y`` and ``x - y`` give
 ``mu_x mu_y`` and ``mu_x^2 + mu_y^2``, and the means of ``x^2 + y^2`` and ``x y`` the second moments. The float32
 result agrees with scikit-image's float64 one to about 1e-6. Metrics scoring the same arrays share work
-through :mod:`op4ksr_bench.metrics.memo`: ``psnr-y`` and ``ssim-y`` compute Y once, and ``ssim`` and
-``ms-ssim`` share the full-resolution SSIM pass.
+through :mod:`op4ksr_bench.metrics.memo` within one scoring call: ``psnr-y`` and ``ssim-y`` compute Y once, and
+``ssim`` and ``ms-ssim`` share the full-resolution SSIM pass.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from op4ksr_bench.errors import ImageError
+from op4ksr_bench.metrics import memo
 from op4ksr_bench.metrics.base import Metric
-from op4ksr_bench.metrics.memo import ImageMemo
 
 DATA_RANGE = 255.0
 SSIM_SIGMA = 1.5
@@ -43,8 +43,6 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 YCBCR_Y_WEIGHTS = (65.481, 128.553, 24.966)
 STRIP_ROWS = 64
 """Output rows processed per strip: keeps each of the six float32 buffers near 3.3 MB at 4096 px wide (RGB)."""
-
-_MEMO = ImageMemo(capacity=8)
 
 
 def crop_border(image: np.ndarray, border: int) -> np.ndarray:
@@ -263,8 +261,9 @@ class _Fidelity(Metric):
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
         _check_pair(pred, ref)
         if self.colour == "y":
+            shared = memo.current()
             return tuple(  # type: ignore[return-value]
-                _MEMO.get(
+                shared.get(
                     (image,),
                     ("y", self.crop_border),
                     lambda image=image: rgb_to_y(crop_border(image, self.crop_border)),
@@ -279,7 +278,7 @@ class _Fidelity(Metric):
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
         _check_pair(pred, ref)
         key = ("ssim-pass", self.colour, self.crop_border)
-        return _MEMO.get((pred, ref), key, lambda: _ssim_statistics(*self._prepare(pred, ref), DATA_RANGE))
+        return memo.current().get((pred, ref), key, lambda: _ssim_statistics(*self._prepare(pred, ref), DATA_RANGE))
 
 
 class PSNR(_Fidelity):

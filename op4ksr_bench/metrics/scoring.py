@@ -94,12 +94,15 @@ def score_images(metrics: Sequence[Metric], pred: np.ndarray, ref: np.ndarray | 
             f"prediction is {pred.shape[1]}x{pred.shape[0]} but its reference is {ref.shape[1]}x{ref.shape[0]}; "
             "full-reference metrics need equal sizes (nothing is resized)"
         )
+    from op4ksr_bench.metrics import memo
+
     values: dict[str, float | None] = {}
-    for metric in metrics:
-        if metric.kind == "FR" and ref is None:
-            values[metric.name] = None
-            continue
-        values.update({key: float(value) for key, value in metric(pred, ref).items()})
+    with memo.scope():  # intermediate results (Y, SSIM pass, PAS of each image) shared by this call's metrics
+        for metric in metrics:
+            if metric.kind == "FR" and ref is None:
+                values[metric.name] = None
+                continue
+            values.update({key: float(value) for key, value in metric(pred, ref).items()})
     return values
 
 
