@@ -228,13 +228,13 @@ def run_suite(
     from op4ksr_bench.atomic import append_line
     from op4ksr_bench.methods.factory import method_slug
     from op4ksr_bench.methods.profiling import PeakMemory
-    from op4ksr_bench.metrics.scoring import create_metrics, metric_record
+    from op4ksr_bench.metrics.scoring import create_metrics, declared_tile_stride, metric_record
 
     suite_spec = built.spec
     periods = tuple(method.periods())
     metric_objects, warnings = create_metrics(
         metric_names, default_names=tuple(suite_spec.metrics), crop_border=int(suite_spec.crop_border),
-        extra_periods=periods, tile_stride=periods[-1] if periods else None, device=device,
+        extra_periods=periods, tile_stride=declared_tile_stride(method), device=device,
     )  # fmt: skip
     for warning in warnings:
         echo(f"warning: {warning}")

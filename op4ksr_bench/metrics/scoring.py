@@ -25,6 +25,22 @@ DEFAULT_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "lpips-alex", "dists", "n
 NATIVE_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "glcm", "compression-ratio", "pas", "dpas", "seam")
 
 
+def declared_tile_stride(method: Any) -> int | None:
+    """The tile stride (output px) of a method run tile by tile, or None for a patch-free run.
+
+    The tiling engine's stride (``tile - overlap``), or an external method's default tile geometry. A method's
+    other periods (latent cells, tokens) are not tile strides: PAS examines them, the seam score does not.
+    """
+    stride = getattr(method, "stride", None)
+    if isinstance(stride, int) and stride > 0:
+        return stride
+    tile = getattr(getattr(method, "external", None), "tile", None) or {}
+    size, overlap = tile.get("size"), tile.get("overlap")
+    if isinstance(size, int) and isinstance(overlap, int) and size > overlap:
+        return size - overlap
+    return None
+
+
 def missing_weights(name: str) -> list[str]:
     """One line per missing weight file of metric ``name`` (empty when it can be built)."""
     from op4ksr_bench import weights

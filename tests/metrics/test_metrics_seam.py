@@ -103,3 +103,11 @@ def test_strides_without_a_control_line_are_refused():
 
     with pytest.raises(ImageError, match="no tile boundary"):
         Seam(64)(np.zeros((40, 40, 3), dtype=np.uint8))
+
+
+def test_the_runner_scores_seams_at_the_tiling_stride_only():
+    from op4ksr_bench.metrics.scoring import declared_tile_stride
+
+    assert declared_tile_stride(create_method("bicubic", scale=4)) is None  # patch-free: default strides
+    tiled = create_method("bicubic", scale=4, options={"tile": 512, "overlap": 64, "blend": "linear"})
+    assert declared_tile_stride(tiled) == 448
