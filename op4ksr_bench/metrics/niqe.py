@@ -248,9 +248,14 @@ def niqe(luma: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> float:
     second = scale_features(half(image) * 255.0, BLOCK // 2)
     features = np.concatenate([first, second], axis=1)
     finite = ~np.isnan(features)
-    mean = np.where(finite, features, 0.0).sum(axis=0) / finite.sum(axis=0)
     complete = features[finite.all(axis=1)]
-    covariance = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros((36, 36))
+    if len(complete) < 2:
+        raise ImageError(
+            f"niqe is undefined on this {width}x{height} image: fewer than two {BLOCK}x{BLOCK} blocks have texture "
+            "(a flat or nearly flat image)"
+        )
+    mean = np.where(finite, features, 0.0).sum(axis=0) / finite.sum(axis=0)
+    covariance = np.cov(complete, rowvar=False)
     difference = (mu - mean)[None]
     inverse = np.linalg.pinv((cov + covariance) / 2)
     return float(np.sqrt((difference @ inverse @ difference.T).item()))

@@ -35,3 +35,18 @@ def test_score_with_niqe_does_not_import_pyiqa_or_torch(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "niqe" in result.stdout.splitlines()[0] and "IMPORTED False False" in result.stdout
+
+
+def test_niqe_refuses_flat_and_small_images_in_one_line():
+    import pytest
+
+    from op4ksr_bench.errors import ImageError
+    from op4ksr_bench.metrics import niqe
+
+    mu, cov = np.ones(36), np.eye(36)
+    with pytest.raises(ImageError, match="flat"):
+        niqe.niqe(niqe.grey(np.full((200, 300, 3), 128, np.uint8), "yiq"), mu, cov)
+    with pytest.raises(ImageError, match="at least 96x96"):
+        niqe.niqe(niqe.grey(np.zeros((50, 300, 3), np.uint8), "yiq"), mu, cov)
+    textured = niqe.grey(photos.coffee()[:192, :288], "yiq")
+    assert np.isfinite(niqe.niqe(textured, mu, cov))
