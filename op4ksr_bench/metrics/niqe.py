@@ -21,6 +21,7 @@ MATLAB release through BasicSR:
 Block statistics are computed strip by strip (one row of blocks at a time) in float64, so the temporaries stay
 small; the Gaussian window runs as a separable OpenCV filter whose 1-D taps are scaled so that the 2-D window sums
 to exactly what pyiqa's float32-rounded window sums to (this keeps the tiny bias of flat regions identical).
+An image with fewer than two textured blocks (flat) has no defined NIQE and is refused with one line.
 """
 
 from __future__ import annotations
@@ -275,7 +276,10 @@ class NIQE(Metric):
     name: ClassVar[str] = "niqe"
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
-    licence: ClassVar[str] = "Apache-2.0 (native port of pyiqa/BasicSR NIQE); parameters Apache-2.0 (BasicSR)"
+    licence: ClassVar[str] = (
+        "Apache-2.0 (this project's implementation of Mittal et al.'s NIQE, BasicSR's conventions); "
+        "parameters Apache-2.0 (BasicSR)"
+    )
     weights: ClassVar[tuple[str, ...]] = ("niqe-pris-params",)
     colour: ClassVar[str] = "yiq"
 
