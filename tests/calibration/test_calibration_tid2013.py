@@ -91,7 +91,8 @@ def test_native_niqe_equals_pyiqa_and_the_official_values_on_tid2013(niqe_parame
                 assert metric(image)[metric.name] == pytest.approx(expected, abs=1e-4)
     for index, name in enumerate(IMAGES):
         value = metrics["yiq"](pair(name)[0])["niqe"]
-        tolerance = abs(PYIQA_PUBLISHED_NIQE[index] - OFFICIAL["niqe"][index]) + 0.01
+        # pyiqa 0.1.16 run live differs from its published numbers by up to 5e-4 (I19: 9.0727 vs 9.0722)
+        tolerance = abs(PYIQA_PUBLISHED_NIQE[index] - OFFICIAL["niqe"][index]) + 1e-3
         assert abs(value - OFFICIAL["niqe"][index]) <= tolerance
 
 
