@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from op4ksr_bench.errors import ImageError
+from op4ksr_bench.errors import ImageError, UsageError
 from op4ksr_bench.metrics.base import Metric
 
 DEFAULT_PERIODS = (8, 16, 32, 64)  # mirrors periodicity.DEFAULT_PERIODS without importing torch here
@@ -201,7 +201,10 @@ class Seam(Metric):
 
     def __init__(self, tile_stride: int | None = None) -> None:
         if tile_stride is not None and (tile_stride < 2 or control_phase(tile_stride) is None):
-            raise ValueError(f"tile_stride {tile_stride} px cannot be scored: it must be >= 2 and not divide 12")
+            raise UsageError(
+                f"seam: tile stride {tile_stride} px cannot be scored (it must be >= 2 px and not divide 12, so that "
+                "lines 12 or 24 px away lie off the tile grid); use tiles at least 16 px apart"
+            )
         self.tile_stride = tile_stride
         self.strides = (tile_stride,) if tile_stride else SEAM_STRIDES
 
