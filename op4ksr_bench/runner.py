@@ -352,7 +352,7 @@ def run_suite(
     from op4ksr_bench.identity import run_id as make_run_id
     from op4ksr_bench.methods.factory import method_slug
     from op4ksr_bench.methods.profiling import PeakMemory
-    from op4ksr_bench.metrics.scoring import create_metrics, metric_record
+    from op4ksr_bench.metrics.scoring import create_metrics, declared_tile_stride, metric_record
 
     suite_spec = built.spec
     built.check_hash()  # a suite edited after its build never runs under the build's hash
@@ -363,7 +363,7 @@ def run_suite(
     metric_objects, warnings = create_metrics(
         None if metric_names is None else [name for name in metric_names if name not in no_truth],
         default_names=tuple(name for name in suite_spec.metrics if name not in no_truth),
-        crop_border=int(suite_spec.crop_border), extra_periods=periods, tile_stride=periods[-1] if periods else None,
+        crop_border=int(suite_spec.crop_border), extra_periods=periods, tile_stride=declared_tile_stride(method),
         device=device,
     )  # fmt: skip
     for warning in warnings:

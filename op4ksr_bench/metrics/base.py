@@ -29,6 +29,9 @@ class Metric:
         licence: Licence of the implementation and weights; ``non_commercial`` flags restrictive ones.
         weights: Names of entries in the weights catalogue this metric needs (empty for native metrics).
         set_level: True for metrics computed over a whole set (update/compute), False for per-image calls.
+        ideal: The value of an image without the effect the metric measures, when values on both sides of it
+            are possible and neither side is better (``seam``: 0). None otherwise. When set, rank by the distance
+            ``|value - ideal|`` (smaller is better): no value beyond the ideal is ever called best.
     """
 
     name: ClassVar[str]
@@ -39,6 +42,7 @@ class Metric:
     non_commercial: ClassVar[bool] = False
     weights: ClassVar[tuple[str, ...]] = ()
     set_level: ClassVar[bool] = False
+    ideal: ClassVar[float | None] = None
 
     def settings(self) -> dict[str, Any]:
         """The preprocessing and options in effect (JSON-serialisable), recorded with every value."""

@@ -56,7 +56,7 @@ def ls_metrics() -> None:
             (
                 name,
                 metric_class.kind,
-                "higher" if metric_class.higher_is_better else "lower",
+                direction(metric_class),
                 metric_class.backend,
                 licence,
                 policy_of(metric_class),
@@ -162,6 +162,13 @@ class ScoreCache:
 
     def store(self, pred_hash: str, ref_hash: str | None, entries: dict[str, dict[str, float | None]]) -> None:
         atomic_write_text(self._path(pred_hash, ref_hash), json.dumps(entries, sort_keys=True))
+
+
+def direction(metric_class) -> str:
+    """``higher``, ``lower``, or ``near X`` for a metric whose best value is its ``ideal`` X (``seam``: near 0)."""
+    if metric_class.ideal is not None:
+        return f"near {metric_class.ideal:g}"
+    return "higher" if metric_class.higher_is_better else "lower"
 
 
 def metric_key(record: dict[str, Any]) -> str:

@@ -302,22 +302,26 @@ class DISTS(_Pyiqa):
         return model
 
 
-class NIQE(_Pyiqa):
-    """NIQE (NR, lower is better) on BT.601 Y with BasicSR's pristine parameters, as BasicSR computes it."""
+class NIQEPyiqa(_Pyiqa):
+    """NIQE through pyiqa (NR, lower is better) on the Y of YIQ, pyiqa's default: the cross-check of the native
+    ``niqe`` (``op4ksr_bench.metrics.niqe``), same parameters and convention."""
 
-    name: ClassVar[str] = "niqe"
+    name: ClassVar[str] = "niqe-pyiqa"
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     licence: ClassVar[str] = "CC BY-NC-SA 4.0 (pyiqa code); parameters Apache-2.0 (BasicSR)"
     weights: ClassVar[tuple[str, ...]] = ("niqe-pris-params",)
+    colour: ClassVar[str] = "yiq"
 
     def build(self, paths: dict[str, Path]):
         from pyiqa.archs.niqe_arch import NIQE as Arch
 
-        return Arch(test_y_channel=True, color_space="ycbcr", pretrained_model_path=str(paths["niqe-pris-params"]))
+        return Arch(test_y_channel=True, color_space=self.colour, pretrained_model_path=str(paths["niqe-pris-params"]))
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "colour": "ycbcr Y (BT.601)", "crop_border": 0}
+        from op4ksr_bench.metrics.niqe import COLOUR_NAMES
+
+        return {**super().settings(), "colour": COLOUR_NAMES[self.colour], "crop_border": 0}
 
 
 class MUSIQ(_Pyiqa):

@@ -1,18 +1,22 @@
-"""Reuse of intermediate results between metrics scoring the same image objects.
+"""Reuse of intermediate results between metrics scoring the same image objects, within one scoring call.
 
 ``score_images`` calls every metric on the same ``pred`` and ``ref`` arrays, and several metrics need the same
 intermediate: ``pas`` and ``dpas`` both need PAS(SR); ``psnr-y`` and ``ssim-y`` both need the Y channel;
-``ssim`` and ``ms-ssim`` both need the full-resolution SSIM pass. :class:`ImageMemo` remembers such results for
-the few most recent image objects, keyed by object identity (a weak reference, so a cached result never keeps
-an image alive) plus a cheap fingerprint (shape, dtype, data address and a checksum of a sparse sample of the
-pixels), which catches the usual in-place modifications. An entry is dropped as soon as one of its images is
-garbage-collected.
+``ssim`` and ``ms-ssim`` both need the full-resolution SSIM pass. ``score_images`` opens a :func:`scope`, and
+metrics fetch such results through :func:`current`; the memo lives for that call only (no module-level state
+survives it). Outside a scope, :func:`current` gives an empty memo that remembers nothing beyond the call.
+
+:class:`ImageMemo` keys results by object identity (a weak reference, so a result never keeps an image alive)
+plus a cheap fingerprint (shape, dtype, data address and a checksum of a sparse sample of the pixels), which
+catches the usual in-place modifications. An entry is dropped as soon as one of its images is collected.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -71,3 +75,24 @@ class ImageMemo:
 
     def _forget(self, dead: weakref.ref) -> None:
         self._entries = [entry for entry in self._entries if all(reference() is not None for reference in entry[0])]
+
+
+_SCOPE: contextvars.ContextVar[ImageMemo | None] = contextvars.ContextVar("op4ksr_bench_metric_memo", default=None)
+
+
+@contextlib.contextmanager
+def scope(capacity: int = 16) -> Iterator[ImageMemo]:
+    """Share intermediate results between the metrics called inside this block (one scoring call)."""
+    memo = ImageMemo(capacity)
+    token = _SCOPE.set(memo)
+    try:
+        yield memo
+    finally:
+        _SCOPE.reset(token)
+        memo.clear()
+
+
+def current() -> ImageMemo:
+    """The memo of the enclosing :func:`scope`, or a new empty one (shared with nobody) outside any scope."""
+    memo = _SCOPE.get()
+    return memo if memo is not None else ImageMemo()

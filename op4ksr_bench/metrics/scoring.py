@@ -25,6 +25,22 @@ DEFAULT_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "lpips-alex", "dists", "n
 NATIVE_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "glcm", "compression-ratio", "pas", "dpas", "seam")
 
 
+def declared_tile_stride(method: Any) -> int | None:
+    """The tile stride (output px) of a method run tile by tile, or None for a patch-free run.
+
+    The tiling engine's stride (``tile - overlap``), or an external method's default tile geometry. A method's
+    other periods (latent cells, tokens) are not tile strides: PAS examines them, the seam score does not.
+    """
+    stride = getattr(method, "stride", None)
+    if isinstance(stride, int) and stride > 0:
+        return stride
+    tile = getattr(getattr(method, "external", None), "tile", None) or {}
+    size, overlap = tile.get("size"), tile.get("overlap")
+    if isinstance(size, int) and isinstance(overlap, int) and size > overlap:
+        return size - overlap
+    return None
+
+
 def missing_weights(name: str) -> list[str]:
     """One line per missing weight file of metric ``name`` (empty when it can be built)."""
     from op4ksr_bench import weights
@@ -94,12 +110,15 @@ def score_images(metrics: Sequence[Metric], pred: np.ndarray, ref: np.ndarray | 
             f"prediction is {pred.shape[1]}x{pred.shape[0]} but its reference is {ref.shape[1]}x{ref.shape[0]}; "
             "full-reference metrics need equal sizes (nothing is resized)"
         )
+    from op4ksr_bench.metrics import memo
+
     values: dict[str, float | None] = {}
-    for metric in metrics:
-        if metric.kind == "FR" and ref is None:
-            values[metric.name] = None
-            continue
-        values.update({key: float(value) for key, value in metric(pred, ref).items()})
+    with memo.scope():  # intermediate results (Y, SSIM pass, PAS of each image) shared by this call's metrics
+        for metric in metrics:
+            if metric.kind == "FR" and ref is None:
+                values[metric.name] = None
+                continue
+            values.update({key: float(value) for key, value in metric(pred, ref).items()})
     return values
 
 
@@ -119,7 +138,7 @@ def score_files(metrics: Sequence[Metric], pred_path: Path, ref_path: Path | Non
 
 def metric_record(metric: Metric) -> dict[str, Any]:
     """What results store about a metric: identity, direction, backend, licence, weights and settings."""
-    return {
+    record = {
         "name": metric.name,
         "kind": metric.kind,
         "higher_is_better": metric.higher_is_better,
@@ -129,3 +148,6 @@ def metric_record(metric: Metric) -> dict[str, Any]:
         "weights": list(metric.weights),
         "settings": metric.settings(),
     }
+    if metric.ideal is not None:
+        record["ideal"] = metric.ideal  # rank by |value - ideal| (see Metric.ideal)
+    return record

@@ -136,3 +136,48 @@ def weight_files(monkeypatch):
         return made
 
     return create
+
+
+def debian_photos(*members: tuple[str, str]) -> list[np.ndarray]:
+    """Real photographs from the Debian packages of the data catalogue (downloaded once into the shared download
+    cache): ``members`` are ``(package, file name)`` pairs; returns ``uint8`` RGB arrays."""
+    from op4ksr_bench.data.debian import CATALOGUE, DebianSource, Package
+    from op4ksr_bench.imageio import read_image
+
+    packages = []
+    for package_name, file_name in members:
+        package = next(package for package in CATALOGUE if package.name == package_name)
+        photo = next(photo for photo in package.photos if photo.member.rsplit("/", 1)[-1] == file_name)
+        packages.append(Package(package.name, package.id_prefix, (photo,)))
+    items = {item.original_path.rsplit("/", 1)[-1]: item for item in DebianSource(tuple(packages)).list_images()}
+    return [read_image(items[file_name].path) for _, file_name in members]
+
+
+def tid2013_folder() -> Path:
+    """The five TID2013 pairs pyiqa's wheel installs beside the package (``ResultsCalibra/{ref,dist}_dir``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyiqa")
+    folder = Path(spec.origin).parent.parent / "ResultsCalibra"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing: the pyiqa wheel installs it; reinstall pyiqa")
+    return folder
+
+
+@pytest.fixture
+def load_debian_photos():
+    """:func:`debian_photos` as a fixture."""
+    return debian_photos
+
+
+@pytest.fixture
+def tid2013_pair():
+    """``pair(name) -> (distorted, reference)`` of the TID2013 calibration images, ``uint8`` RGB."""
+    from op4ksr_bench.imageio import read_image
+
+    folder = tid2013_folder()
+
+    def pair(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return read_image(folder / "dist_dir" / f"{name}.bmp"), read_image(folder / "ref_dir" / f"{name}.bmp")
+
+    return pair

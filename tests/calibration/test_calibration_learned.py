@@ -80,12 +80,13 @@ def pyiqa_direct(name: str, path, **options):
         return pyiqa.create_metric(name, device="cpu", pretrained_model_path=str(path), **options)
 
 
-def test_niqe_equals_pyiqa(weight_files):
+def test_niqe_native_and_through_pyiqa_equal_a_direct_pyiqa_call(weight_files):
     made = weight_files("niqe-pris-params")
     image = photos.coffee()[:192, :288]
-    metric = create_metrics(["niqe"])[0][0]
-    direct = pyiqa_direct("niqe", made["niqe-pris-params"], color_space="ycbcr")
-    assert metric(image)["niqe"] == pytest.approx(direct(tensor(image)).item(), abs=1e-6)
+    native, through_pyiqa, ycbcr = create_metrics(["niqe", "niqe-pyiqa", "niqe-ycbcr"])[0]
+    for metric, colour in ((native, "yiq"), (through_pyiqa, "yiq"), (ycbcr, "ycbcr")):
+        direct = pyiqa_direct("niqe", made["niqe-pris-params"], color_space=colour)
+        assert metric(image)[metric.name] == pytest.approx(direct(tensor(image)).item(), abs=1e-6)
 
 
 @pytest.mark.slow

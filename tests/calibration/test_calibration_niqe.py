@@ -1,4 +1,4 @@
-"""NIQE: `weights fetch` converts BasicSR's pristine parameters, and pyiqa's NIQE (ycbcr) on them matches BasicSR.
+"""NIQE: `weights fetch` converts BasicSR's pristine parameters, and ``niqe-ycbcr`` on them matches BasicSR.
 
 BasicSR's own niqe.py is read from the sdist and run here, in the test only, with stand-in parent modules
 (the benchmark never imports basicsr). Needs the basicsr sdist: PyPI, or the shared download cache.
@@ -50,13 +50,13 @@ def load_basicsr_niqe(archive, folder):
         sys.modules.update({name: module for name, module in saved.items() if module is not None})
 
 
-def test_pyiqa_niqe_on_fetched_parameters_matches_basicsr(tmp_path):
+def test_niqe_ycbcr_on_fetched_parameters_matches_basicsr(tmp_path):
     weights.cli_fetch(["niqe-pris-params"])
     assert weights.verify("niqe-pris-params")[0]
     basicsr_niqe = load_basicsr_niqe(weights.basicsr_sdist(), tmp_path)
-    metric = create_metrics(["niqe"])[0][0]
+    metric = create_metrics(["niqe-ycbcr"])[0][0]
     # Full-size photographs agree to 5e-4. NIQE is numerically touchy: on other crops BasicSR's float32 pipeline
     # differs from its own float64 run by up to 0.06 and from pyiqa by up to 0.07 (docs/metrics/calibration.md).
     for image, tolerance in ((photos.chelsea(), 5e-4), (photos.rocket(), 5e-4), (photos.coffee(), 0.1)):
         expected = basicsr_niqe.calculate_niqe(image[:, :, ::-1].astype(np.float64), 0, input_order="HWC")
-        assert metric(image)["niqe"] == pytest.approx(float(expected), abs=tolerance)
+        assert metric(image)["niqe-ycbcr"] == pytest.approx(float(expected), abs=tolerance)

@@ -75,3 +75,24 @@ def test_float32_metric_path_matches_float64_pas():
     assert fast.dominant_period == exact.dominant_period == 16
     for period, score in exact.per_period.items():
         assert fast.per_period[period] == pytest.approx(score, abs=1e-4)
+
+
+def test_one_scoring_call_computes_each_pas_once_and_keeps_nothing_after(monkeypatch):
+    from op4ksr_bench.metrics import memo
+
+    calls = []
+    original = periodicity.pas_luminance
+
+    def counting(*arguments, **options):
+        calls.append(1)
+        return original(*arguments, **options)
+
+    monkeypatch.setattr(periodicity, "pas_luminance", counting)
+    ref = photos.astronaut()[:256, :256]
+    pred = np.clip(ref.astype(np.int16) + 5, 0, 255).astype(np.uint8)
+    metrics, _ = create_metrics(["pas", "dpas"])
+    score_images(metrics, pred, ref)
+    assert len(calls) == 2  # PAS(SR) shared by pas and dpas, PAS(HR) once
+    score_images(metrics, pred, ref)
+    assert len(calls) == 4  # a new call starts from an empty memo: nothing survives a scoring call
+    assert len(memo.current()) == 0
