@@ -63,15 +63,20 @@ class MetricColumn:
     backend: str
     licence: str
     non_commercial: bool
+    ideal: float | None = None  # two-sided metric: ranked by |value - ideal| (see Metric.ideal)
 
     @property
     def arrow(self) -> str:
+        if self.ideal is not None:
+            return "\u2192" + format_value(self.ideal)
         return "" if self.higher_is_better is None else "\u2191" if self.higher_is_better else "\u2193"
 
     @property
     def direction(self) -> str:
         if self.higher_is_better is None:
             return "direction unknown: no run computed it"
+        if self.ideal is not None:
+            return f"closer to {format_value(self.ideal)} is better (values on either side of it are worse)"
         return "higher is better" if self.higher_is_better else "lower is better"
 
 
@@ -144,6 +149,7 @@ def _columns(runs: list[LoadedRun], warnings: list[str]) -> tuple[MetricColumn, 
                 backend=str(meta.get("backend", "")),
                 licence=str(meta.get("licence", "")),
                 non_commercial=bool(meta.get("non_commercial")) or is_non_commercial(meta.get("licence")),
+                ideal=_ideal(meta.get("ideal")),
             )
             if name in found and found[name].higher_is_better != column.higher_is_better:
                 warnings.append(f"runs disagree on the direction of {name}; using {found[name].direction}")
@@ -153,6 +159,13 @@ def _columns(runs: list[LoadedRun], warnings: list[str]) -> tuple[MetricColumn, 
             if name not in found:
                 found[name] = MetricColumn(name, None, kind="", backend="", licence="", non_commercial=False)
     return tuple(found[name] for name in sorted(found, key=_column_order))
+
+
+def _ideal(value: Any) -> float | None:
+    """A metric record's ``ideal`` when it is a finite number (anything else: a one-sided metric)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _metric_cell(run: LoadedRun, name: str) -> Cell:
@@ -284,7 +297,7 @@ def _rank_cells(
     """Best and tied-best marks of one metric column (:func:`op4ksr_bench.report.ranking.rank_column`)."""
     values = [ranking.metric_values(run, column.name) if cell.value is not None else {} for run, cell in
               zip(runs, cells, strict=True)]  # fmt: skip
-    marks = ranking.rank_column(values, ranked, images, column.higher_is_better)
+    marks = ranking.rank_column(values, ranked, images, column.higher_is_better, ideal=column.ideal)
     out = []
     for cell, mark, in_set in zip(cells, marks, ranked, strict=True):
         note = cell.note

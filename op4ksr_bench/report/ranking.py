@@ -146,12 +146,23 @@ class Mark:
 
 
 def rank_column(
-    values: list[dict[str, float]], ranked: list[bool], images: ImageSet | None, higher_is_better: bool | None
+    values: list[dict[str, float]],
+    ranked: list[bool],
+    images: ImageSet | None,
+    higher_is_better: bool | None,
+    ideal: float | None = None,
 ) -> list[Mark]:
-    """Best and tied-best marks of one metric column (one :class:`Mark` per row; see the module docstring)."""
+    """Best and tied-best marks of one metric column (one :class:`Mark` per row; see the module docstring).
+
+    A two-sided metric (``ideal`` set, e.g. the seam score's no-seam level 0) is ranked by ``|value - ideal|``,
+    smaller is better, so a value beyond the ideal is never best merely for being lower.
+    """
     marks = [Mark() for _ in values]
     if higher_is_better is None or images is None:
         return marks
+    if ideal is not None:
+        values = [{key: abs(value - ideal) for key, value in row.items()} for row in values]
+        higher_is_better = False
     eligible = [i for i, row in enumerate(values) if ranked[i] and row]
     if len(eligible) < 2:
         return marks

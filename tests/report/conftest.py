@@ -16,6 +16,7 @@ METRIC_META = {
     "lpips-alex": {"kind": "FR", "higher_is_better": False, "backend": "lpips==0.1.4", "licence": "BSD-2-Clause"},
     "niqe": {"kind": "NR", "higher_is_better": False, "backend": "native", "licence": "Apache-2.0"},
     "pas": {"kind": "NR", "higher_is_better": False, "backend": "native", "licence": "Apache-2.0"},
+    "seam": {"kind": "NR", "higher_is_better": False, "backend": "native", "licence": "Apache-2.0", "ideal": 0.0},
     "maniqa": {
         "kind": "NR",
         "higher_is_better": True,

@@ -146,3 +146,17 @@ def test_folder_methods_with_one_name_in_two_places_are_two_rows(tmp_path, make_
     _edit(second, method={"spec": "folder:/data/b/out"})
     (table,) = build_tables(load_runs(root)[0])
     assert len(table.rows) == 2 and table.others == ()
+
+
+def test_a_two_sided_metric_is_ranked_by_distance_to_its_ideal(tmp_path, make_run):
+    root = tmp_path / "results"
+    seams = {"tiled": [0.9, 1.1], "untiled": [0.01, -0.02], "smoothed": [-0.6, -0.5]}
+    for method, values in seams.items():
+        make_run(root, method=method, values={f"img{i}": {"seam": v} for i, v in enumerate(values)},
+                 metrics=("seam",))  # fmt: skip
+    (table,) = build_tables(load_runs(root)[0])
+    (column,) = table.columns
+    assert column.ideal == 0.0 and "closer to 0" in column.direction
+    rows = {row.run.label: row.metrics["seam"] for row in table.rows}
+    assert rows["untiled"].best  # not "smoothed", whose mean is the lowest
+    assert not rows["smoothed"].best and not rows["tiled"].best

@@ -1,6 +1,7 @@
 // Sortable leaderboard tables: click (or Enter on) a header. The first click puts the better values first
 // (direction from the metric's higher_is_better, in data-higher); the next click reverses. Missing values stay last,
-// and on numeric columns rows not on the ranked image set (data-ranked="0") stay after the ranked ones.
+// and on numeric columns rows not on the ranked image set (data-ranked="0") stay after the ranked ones. A two-sided
+// metric (data-ideal) sorts by the distance to its ideal value.
 (function () {
   function sortBy(table, header, index) {
     var body = table.tBodies[0];
@@ -10,6 +11,7 @@
     Array.prototype.forEach.call(header.parentNode.cells, function (cell) { cell.removeAttribute("aria-sort"); });
     header.setAttribute("aria-sort", descending ? "descending" : "ascending");
     var numeric = header.dataset.sort === "num";
+    var ideal = header.dataset.ideal === undefined ? null : parseFloat(header.dataset.ideal);
     function key(row) {
       var cell = row.cells[index];
       return cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent.trim();
@@ -19,7 +21,9 @@
       var x = key(a), y = key(b);
       if (numeric) {
         if (x === "" || y === "") { return (x === "") - (y === ""); }
-        var difference = parseFloat(x) - parseFloat(y);
+        var fx = parseFloat(x), fy = parseFloat(y);
+        if (ideal !== null) { fx = Math.abs(fx - ideal); fy = Math.abs(fy - ideal); }
+        var difference = fx - fy;
         return descending ? -difference : difference;
       }
       var order = x.localeCompare(y);
