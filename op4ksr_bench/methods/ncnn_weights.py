@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from op4ksr_bench.atomic import atomic_write, sha256_file
-from op4ksr_bench.errors import Op4ksrError, WeightsMissingError
+from op4ksr_bench.errors import Op4ksrError, UsageError, WeightsMissingError
 from op4ksr_bench.methods.spandrel_method import SpandrelMethod
 
 logger = logging.getLogger(__name__)
@@ -186,19 +186,48 @@ def fetch_converted(
     return destination
 
 
-class ConvertedNcnnMethod(SpandrelMethod):
-    """Base of the methods that run a converted, catalogued weights file through spandrel.
+BACKENDS = ("auto", "torch", "ncnn")
 
-    Subclasses set ``card`` (with exactly one :class:`WeightRef`, the catalogue entry), ``architecture`` (the
-    spandrel architecture id the file must load as) and ``model_scale``.
+
+def load_ncnn_net(param_text: str, bin_data: bytes, threads: int):
+    """An ``ncnn.Net`` on the CPU in fp32 (no fp16/bf16 storage or arithmetic), loaded from the files' contents."""
+    import tempfile
+
+    import ncnn
+
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    for option in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed", "use_bf16_storage"):
+        setattr(net.opt, option, False)
+    net.opt.num_threads = threads
+    with tempfile.TemporaryDirectory(prefix="op4ksr-ncnn-") as folder:
+        (Path(folder) / "m.param").write_text(param_text, encoding="utf-8")
+        (Path(folder) / "m.bin").write_bytes(bin_data)
+        if net.load_param(str(Path(folder) / "m.param")) != 0 or net.load_model(str(Path(folder) / "m.bin")) != 0:
+            raise Op4ksrError("ncnn could not load the model files")
+    return net
+
+
+class ConvertedNcnnMethod(SpandrelMethod):
+    """Base of the methods that run a converted, catalogued weights file, through spandrel or through ncnn.
+
+    Subclasses set ``card`` (with exactly one :class:`WeightRef`, the catalogue entry), ``source`` (the ncnn
+    files it was converted from), ``architecture`` (the spandrel architecture id the file must load as),
+    ``model_scale`` and ``cpu_backend`` (the path measured faster on the CPU in float32; see docs/methods).
 
     Args:
         weights: A different weights file (default: the catalogued one, which must have its catalogued hash).
-        channels_last: Use the channels-last memory format.
+        channels_last: Use the channels-last memory format (torch backend).
+        backend: ``torch`` (spandrel), ``ncnn`` (ncnn's CPU inference of the original ``.param``/``.bin``, read
+            from the package archive ``weights fetch`` keeps; CPU and float32 only) or ``auto``
+            (``cpu_backend`` on the CPU in float32, else ``torch``). Both compute the same network; their outputs
+            agree within 2e-3 (tested on real weights).
     """
 
     architecture = ""
     model_scale = 4
+    source: PackagedNcnnModel
+    cpu_backend = "torch"
 
     def __init__(
         self,
@@ -207,9 +236,18 @@ class ConvertedNcnnMethod(SpandrelMethod):
         dtype: str = "float32",
         weights: str | Path | None = None,
         channels_last: bool = True,
+        backend: str = "auto",
     ) -> None:
         from op4ksr_bench import weights as catalogue
 
+        if backend not in BACKENDS:
+            raise UsageError(f"--opt backend={backend!r} is not one of {', '.join(BACKENDS)}")
+        on_cpu_fp32 = device == "cpu" and dtype == "float32"
+        resolved = backend if backend != "auto" else (self.cpu_backend if on_cpu_fp32 else "torch")
+        if resolved == "ncnn" and not on_cpu_fp32:
+            raise UsageError("--opt backend=ncnn runs on the CPU in float32 only; use --opt backend=torch")
+        if resolved == "ncnn" and weights is not None:
+            raise UsageError("--opt backend=ncnn runs the catalogued ncnn files; a weights= file needs backend=torch")
         card = type(self).card
         entry = card.weights[0]
         path = Path(weights).expanduser() if weights else catalogue.weight_path(entry.name)
@@ -229,3 +267,46 @@ class ConvertedNcnnMethod(SpandrelMethod):
                 f"{path}: is {found} x{self.descriptor.scale}, not a {self.architecture} x{self.model_scale} model"
             )
         self.card = card
+        self.backend = resolved
+        self._net = self._load_ncnn(entry.name) if resolved == "ncnn" else None
+
+    def _load_ncnn(self, weights_name: str):
+        import torch
+
+        archive = downloads_folder() / self.source.archive
+        if not archive.is_file() or sha256_file(archive) != self.source.archive_sha256:
+            raise WeightsMissingError(
+                f"{archive}: the {self.source.requirement} archive that backend=ncnn runs is missing or altered; "
+                f"run `op4ksr-bench weights fetch {weights_name}` (or use --opt backend=torch)"
+            )
+        param_text, bin_data = read_model_files(self.source, archive)
+        return load_ncnn_net(param_text, bin_data, torch.get_num_threads())
+
+    def upscale(self, lr):
+        if self._net is None:
+            return super().upscale(lr)
+        import ncnn
+        import torch
+
+        image = np.ascontiguousarray(lr[0].detach().to(device="cpu", dtype=torch.float32).numpy())
+        self._net.opt.num_threads = torch.get_num_threads()
+        extractor = self._net.create_extractor()
+        extractor.input("data", ncnn.Mat(image))
+        status, output = extractor.extract("output")
+        if status != 0:
+            raise RuntimeError(f"ncnn inference failed with status {status}")
+        return torch.from_numpy(np.clip(np.array(output), 0.0, 1.0))[None].contiguous()
+
+    def options(self) -> dict:
+        options = {**super().options(), "backend": self.backend}
+        if self._net is not None:
+            import ncnn
+
+            options["ncnn"] = {
+                "version": ncnn.__version__,
+                "param_sha256": self.source.param_sha256,
+                "bin_sha256": self.source.bin_sha256,
+                "storage": "fp32",
+            }
+            options.pop("channels_last", None)
+        return options

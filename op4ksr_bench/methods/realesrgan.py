@@ -279,6 +279,7 @@ class RealEsrganMethod(ConvertedNcnnMethod):
     """
 
     architecture = "ESRGAN"
+    source = X4PLUS_SOURCE
     card = MethodCard(
         name="realesrgan-x4plus",
         display_name="Real-ESRGAN x4plus",

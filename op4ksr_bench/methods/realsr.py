@@ -109,6 +109,7 @@ class RealsrDf2kMethod(ConvertedNcnnMethod):
     """
 
     architecture = "ESRGAN"
+    source = SOURCES["df2k"]
     card = _card("df2k", "RealSR x4 DF2K")
 
 
@@ -121,4 +122,5 @@ class RealsrDf2kJpegMethod(ConvertedNcnnMethod):
     """
 
     architecture = "ESRGAN"
+    source = SOURCES["df2k-jpeg"]
     card = _card("df2k-jpeg", "RealSR x4 DF2K-JPEG")

@@ -242,6 +242,7 @@ class SpanMethod(ConvertedNcnnMethod):
     """
 
     architecture = "SPAN"
+    source = SOURCES[48]
     card = _card(48, "span-x4")
 
 
@@ -254,4 +255,5 @@ class SpanCh52Method(ConvertedNcnnMethod):
     """
 
     architecture = "SPAN"
+    source = SOURCES[52]
     card = _card(52, "span-x4-ch52")

