@@ -13,7 +13,8 @@ process's CPU time (with one thread, CPU time leaves out the time the scheduler 
 default options, which store weights in fp16/bf16 where the CPU supports it), loading excluded. FLOPs are counted
 from the ncnn graph: 2 x multiply-accumulates of every convolution at its output resolution (the other layers
 are element-wise and left out). Every output is compared with ncnn fp32 (both clamped to [0, 1]).
-Prints one JSON object per path.
+Prints one JSON object per path. ``--matmul`` instead measures a 2048-square fp32 torch matmul, the attainable
+rate the convolutions' GFLOP/s are compared with.
 """
 
 from __future__ import annotations
@@ -109,6 +110,21 @@ def torch_runner(method_name: str, image: np.ndarray, dtype: str, channels_last:
     return call
 
 
+def matmul_gflops(threads: int, size: int = 2048, repeats: int = 3) -> dict:
+    """The machine's attainable fp32 rate for reference: a ``size``-square torch matmul (1 warm-up, best of 3)."""
+    torch.set_num_threads(threads)
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    wall, cpu, _ = time_calls(lambda: torch.mm(a, b), repeats)
+    flop = 2.0 * size**3
+    return {
+        "path": f"torch.mm fp32 {size}x{size}",
+        "threads": threads,
+        "gflop_per_second": round(flop / 1e9 / wall, 1),
+        "gflop_per_cpu_second": round(flop / 1e9 / cpu, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="realesrgan-x4plus", choices=sorted(sources()))
@@ -116,8 +132,12 @@ def main() -> None:
     parser.add_argument("--image", default=None, help="LR image (default: the first 4ksr-syn LR image)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--matmul", action="store_true", help="only measure the fp32 matmul reference rate")
     parser.add_argument("--paths", default="torch-fp32-nchw,torch-fp32-cl,torch-bf16-cl,ncnn-fp32,ncnn-default")
     args = parser.parse_args()
+    if args.matmul:
+        print(json.dumps(matmul_gflops(args.threads)))
+        return
     torch.set_num_threads(args.threads)
     if args.image:
         path = Path(args.image)
