@@ -101,7 +101,7 @@ def ncnn_runner(param: Path, weights: Path, image: np.ndarray, threads: int, fp3
 
 
 def torch_runner(method_name: str, image: np.ndarray, dtype: str, channels_last: bool):
-    method = create_method(method_name, dtype=dtype, options={"channels_last": channels_last})
+    method = create_method(method_name, dtype=dtype, options={"channels_last": channels_last, "backend": "torch"})
     tensor = torch.from_numpy(image)[None]
 
     def call() -> np.ndarray:
