@@ -220,7 +220,8 @@ class ConvertedNcnnMethod(SpandrelMethod):
         channels_last: Use the channels-last memory format (torch backend).
         backend: ``torch`` (spandrel), ``ncnn`` (ncnn's CPU inference of the original ``.param``/``.bin``, read
             from the package archive ``weights fetch`` keeps; CPU and float32 only) or ``auto``
-            (``cpu_backend`` on the CPU in float32, else ``torch``). Both compute the same network; their outputs
+            (``cpu_backend`` on the CPU in float32, else ``torch``; also ``torch``, with a warning, when the
+            archive is absent because the weights were imported). Both compute the same network; their outputs
             agree within 2e-3 (tested on real weights).
     """
 
@@ -269,6 +270,13 @@ class ConvertedNcnnMethod(SpandrelMethod):
                 f"{path}: is {found} x{self.descriptor.scale}, not a {self.architecture} x{self.model_scale} model"
             )
         self.card = card
+        if backend == "auto" and resolved == "ncnn" and not (downloads_folder() / self.source.archive).is_file():
+            logger.warning(
+                "%s: %s is not in %s (weights imported, not fetched), so backend=auto runs torch; "
+                "`op4ksr-bench weights fetch %s` enables the faster ncnn path",
+                card.name, self.source.archive, downloads_folder(), entry.name,
+            )  # fmt: skip
+            resolved = "torch"
         self.backend = resolved
         self._net = self._load_ncnn(entry.name) if resolved == "ncnn" else None
 

@@ -184,3 +184,17 @@ def test_default_backend_is_ncnn_on_cpu_float32_only():
     assert create_method("span-x4").options()["backend"] == "ncnn"
     assert create_method("span-x4", dtype="bfloat16").options()["backend"] == "torch"
     assert create_method("span-x4", options={"tile": 64, "overlap": 0, "blend": "none"}).options()["backend"] == "ncnn"
+
+
+@pytest.mark.slow
+def test_auto_backend_falls_back_to_torch_without_the_archive(monkeypatch, tmp_path, caplog):
+    from op4ksr_bench import weights
+    from op4ksr_bench.methods.factory import create_method
+
+    weights.cli_fetch(["span-x4-ch48"])
+    monkeypatch.setenv("OP4KSR_DOWNLOADS", str(tmp_path / "empty"))
+    assert create_method("span-x4").options()["backend"] == "torch"
+    assert "weights fetch span-x4-ch48" in caplog.text
+    with pytest.raises(WeightsMissingError, match="archive that backend=ncnn runs is missing") as info:
+        create_method("span-x4", options={"backend": "ncnn"})
+    assert "\n" not in str(info.value)
