@@ -8,9 +8,10 @@ Real-ESRGAN authors' ncnn export of ``RealESRGAN_x4plus`` as ``models/realesrgan
 layout (``conv_first``, ``body.{0..22}.rdb{1..3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
 ``conv_hr``, ``conv_last``) and checks everything it can: the layer count, every convolution's shape,
 kernel, stride, padding, bias and activation, the storage tag of every weight blob, the residual scaling and
-upsampling layers of the graph, and that the ``.bin`` is consumed to its last byte. The converted state dict
-keeps the stored precision (fp16 weights, fp32 biases) and is written atomically as safetensors under
-``$OP4KSR_WEIGHTS/realesrgan/``; spandrel loads it as an ESRGAN model.
+upsampling layers of the graph, the wiring (:func:`rrdb_graph`: which layer feeds each input of every
+concat, residual sum and convolution, in order), and that the ``.bin`` is consumed to its last byte. The
+converted state dict keeps the stored precision (fp16 weights, fp32 biases) and is written atomically as
+safetensors under ``$OP4KSR_WEIGHTS/realesrgan/``; spandrel loads it as an ESRGAN model.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from op4ksr_bench.atomic import atomic_write_bytes
 from op4ksr_bench.methods.base import MethodCard, WeightRef
-from op4ksr_bench.methods.ncnn_format import BinReader, NcnnFormatError, NcnnLayer, parse_param
+from op4ksr_bench.methods.ncnn_format import BinReader, NcnnFormatError, NcnnLayer, Node, match_graph, parse_param
 from op4ksr_bench.methods.ncnn_weights import (
     ConvertedNcnnMethod,
     PackagedNcnnModel,
@@ -122,6 +123,55 @@ def _check_graph(layers: list[NcnnLayer], layout: RrdbLayout) -> None:
             raise ConversionError(f"expected {number} {kind} layers for this RRDBNet, found {counts.get(kind, 0)}")
 
 
+def rrdb_graph(layout: RrdbLayout = X4PLUS) -> list[Node]:
+    """The expected ncnn graph of an RRDBNet x4 export (``Split`` layers aside), in file order, for
+    :func:`~op4ksr_bench.methods.ncnn_format.match_graph`: which layer feeds each input, and every parameter."""
+    shapes = {
+        key: (out_channels, in_channels, leaky) for key, out_channels, in_channels, leaky in layout.convolutions()
+    }
+
+    def conv(key: str, source: str) -> Node:
+        out_channels, in_channels, leaky = shapes[key]
+        params: dict = {0: out_channels, 1: 3, 4: 1, 5: 1, 6: out_channels * in_channels * 9}
+        if leaky:
+            params.update({9: 2, 10: (LEAKY_SLOPE,)})
+        return Node("Convolution", key, (source,), params)
+
+    def residual(name: str, branch: str, skip: str) -> Node:
+        return Node("Eltwise", name, (branch, skip), {0: 1, 1: (RESIDUAL_SCALE, 1.0)})
+
+    nodes = [Node("Input", "data"), conv("conv_first", "data")]
+    trunk = "conv_first"
+    for block in range(layout.blocks):
+        x = trunk
+        for rdb in (1, 2, 3):
+            prefix = f"body.{block}.rdb{rdb}"
+            features = [x]
+            for index in range(1, 6):
+                source = x
+                if index > 1:
+                    source = f"{prefix}.concat{index}"
+                    nodes.append(Node("Concat", source, tuple(features)))
+                nodes.append(conv(f"{prefix}.conv{index}", source))
+                features.append(f"{prefix}.conv{index}")
+            nodes.append(residual(f"{prefix}.residual", f"{prefix}.conv5", x))
+            x = f"{prefix}.residual"
+        nodes.append(residual(f"body.{block}.residual", x, trunk))
+        trunk = f"body.{block}.residual"
+    upsample = {0: 1, 1: 2.0, 2: 2.0}
+    nodes += [
+        conv("conv_body", trunk),
+        Node("BinaryOp", "trunk_skip", ("conv_first", "conv_body")),
+        Node("Interp", "upsample1", ("trunk_skip",), upsample),
+        conv("conv_up1", "upsample1"),
+        Node("Interp", "upsample2", ("conv_up1",), upsample),
+        conv("conv_up2", "upsample2"),
+        conv("conv_hr", "conv_up2"),
+        conv("conv_last", "conv_hr"),
+    ]
+    return nodes
+
+
 def convert_ncnn_rrdbnet(
     param_text: str, bin_data: bytes, layout: RrdbLayout = X4PLUS, name: str = "model"
 ) -> dict[str, np.ndarray]:
@@ -172,6 +222,7 @@ def convert_ncnn_rrdbnet(
         state[f"{key}.weight"] = weight.reshape(out_channels, in_channels, 3, 3)
         state[f"{key}.bias"] = bias
     reader.finish()
+    match_graph(layers, rrdb_graph(layout), name)  # the wiring: which layer feeds each input, in which order
     for key, array in state.items():
         if not np.all(np.isfinite(array.astype(np.float32))):
             raise ConversionError(f"{name}: {key} holds NaN or infinite values")

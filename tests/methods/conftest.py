@@ -90,7 +90,7 @@ def write_ncnn_rrdbnet(layout: RrdbLayout, state: dict[str, np.ndarray]) -> tupl
         trunk = residual(out, block_in[1])
     body = conv(trunk)
     summed = blob()
-    add("BinaryOp", [first[1], body], [summed], "0=0")
+    add("BinaryOp", [first[1], body], [summed])  # op 0 (add) is ncnn's default, so the exports omit it
     up = blob()
     add("Interp", [summed], [up], "0=1 1=2.000000e+00 2=2.000000e+00")
     up = conv(up)
