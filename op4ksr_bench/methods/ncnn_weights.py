@@ -213,7 +213,8 @@ class ConvertedNcnnMethod(SpandrelMethod):
 
     Subclasses set ``card`` (with exactly one :class:`WeightRef`, the catalogue entry), ``source`` (the ncnn
     files it was converted from), ``architecture`` (the spandrel architecture id the file must load as),
-    ``model_scale`` and ``cpu_backend`` (the path measured faster on the CPU in float32; see docs/methods).
+    ``model_scale`` and ``cpu_backend`` (the CPU float32 path ``auto`` takes, chosen from the measurements in
+    docs/methods/README.md).
 
     Args:
         weights: A different weights file (default: the catalogued one, which must have its catalogued hash).
@@ -228,9 +229,10 @@ class ConvertedNcnnMethod(SpandrelMethod):
     architecture = ""
     model_scale = 4
     source: PackagedNcnnModel
-    cpu_backend = "ncnn"
-    """ncnn's CPU inference measured 1.6-2.2x faster than torch's (fp32, one thread) for RRDBNet and SPAN, with
-    outputs within 5e-5 of each other on real images (docs/methods/README.md, "CPU speed")."""
+    cpu_backend = "torch"
+    """The path ``backend=auto`` takes on the CPU in float32 (docs/methods/README.md, "CPU speed"): ``ncnn`` for
+    SPAN (2x less CPU time, same memory); ``torch`` for RRDBNet, where ncnn needs 1.6x less CPU time but about
+    47 GB of memory per input megapixel (a whole 960x540 input was killed for memory on a 23 GB machine)."""
 
     def __init__(
         self,

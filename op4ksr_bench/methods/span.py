@@ -245,6 +245,7 @@ class SpanMethod(ConvertedNcnnMethod):
 
     architecture = "SPAN"
     source = SOURCES[48]
+    cpu_backend = "ncnn"
     card = _card(48, "span-x4")
 
 
@@ -258,4 +259,5 @@ class SpanCh52Method(ConvertedNcnnMethod):
 
     architecture = "SPAN"
     source = SOURCES[52]
+    cpu_backend = "ncnn"
     card = _card(52, "span-x4-ch52")
