@@ -189,8 +189,11 @@ def fetch_converted(
 BACKENDS = ("auto", "torch", "ncnn")
 
 
-def load_ncnn_net(param_text: str, bin_data: bytes, threads: int):
-    """An ``ncnn.Net`` on the CPU in fp32 (no fp16/bf16 storage or arithmetic), loaded from the files' contents."""
+def load_ncnn_net(param_text: str, bin_data: bytes, threads: int, options: dict[str, bool] | None = None):
+    """An ``ncnn.Net`` on the CPU in fp32 (no fp16/bf16 storage or arithmetic), loaded from the files' contents.
+
+    ``options`` sets further ``net.opt`` flags (e.g. ``use_winograd_convolution``) before loading.
+    """
     import tempfile
 
     import ncnn
@@ -200,6 +203,8 @@ def load_ncnn_net(param_text: str, bin_data: bytes, threads: int):
     for option in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed", "use_bf16_storage"):
         setattr(net.opt, option, False)
     net.opt.num_threads = threads
+    for option, value in (options or {}).items():
+        setattr(net.opt, option, value)
     with tempfile.TemporaryDirectory(prefix="op4ksr-ncnn-") as folder:
         (Path(folder) / "m.param").write_text(param_text, encoding="utf-8")
         (Path(folder) / "m.bin").write_bytes(bin_data)
