@@ -6,8 +6,11 @@
 # PNGs (leaderboard/results/**/images/) are gitignored: the comparison crops cut from them are committed instead.
 # Reruns resume (finished images are not recomputed). A method that fails on some images still gets its row.
 #
-#   usage: scripts/publish-leaderboard.sh [--device cuda] [--limit N] [--fresh]
-#   --fresh removes leaderboard/results first (otherwise runs of an older configuration stay as extra rows).
+#   usage: scripts/publish-leaderboard.sh [--device cuda] [--limit N] [--rrdb-images N] [--fresh]
+#   --limit N        only the first N images of each suite (a quick look; the published run has no limit)
+#   --rrdb-images N  images of 4ksr-syn for the RRDB-class networks on the CPU (default 2)
+#   --fresh          removes leaderboard/results first (otherwise runs of an older configuration stay listed
+#                    below the tables as other runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${BIN:-.venv/bin}"
@@ -15,12 +18,14 @@ RESULTS=leaderboard/results
 SUITES=4ksr-syn,4ksr-realsquare,4ksr-realvary
 DEVICE=cpu
 LIMIT=()
+RRDB_IMAGES=2
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE="$2"; shift 2 ;;
         --limit) LIMIT=(--limit "$2"); shift 2 ;;
+        --rrdb-images) RRDB_IMAGES="$2"; shift 2 ;;
         --fresh) rm -rf "$RESULTS"; shift ;;
-        *) echo "usage: $0 [--device cuda] [--limit N] [--fresh]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--device cuda] [--limit N] [--rrdb-images N] [--fresh]" >&2; exit 2 ;;
     esac
 done
 
@@ -31,19 +36,25 @@ status=0
 run() {
     "$BIN/op4ksr-bench" run --suite "$SUITES" --results "$RESULTS" --device "$DEVICE" "$@" || status=1
 }
-# Images per suite for the published CPU run: every method sees the same first images of each suite (the
-# manifest order). Real-ESRGAN x4plus costs about 324 s per input megapixel on a 2-core CPU
-# (docs/methods/README.md), so the CPU run scores it on the first 4ksr-syn image only; with --device cuda or
-# --limit N every method runs on every suite. The leaderboard shows how many images each row was scored on.
-FAST=(--limit 2)
-SLOW=(--suite 4ksr-syn --limit 1)
-if [ ${#LIMIT[@]} -gt 0 ]; then FAST=("${LIMIT[@]}"); SLOW=("${LIMIT[@]}"); fi
-if [ "$DEVICE" != cpu ]; then SLOW=("${FAST[@]}"); fi
-run --method bicubic "${FAST[@]}"
-run --method lanczos "${FAST[@]}"
-run --method op4ksr "${FAST[@]}"                                                          # the nano reference
-run --method op4ksr --opt tile=2048 --opt overlap=256 --opt blend=gaussian "${FAST[@]}"  # the same model, tiled
+# Every method that costs up to about 30 s per image on this project's 2-core CPU runs on every image of the three
+# evaluation suites: interpolation, SPAN x4 untiled / tiled with overlap and Gaussian blending / naively tiled (no
+# overlap, no blending), and the OP4KSR reference untiled and tiled. RRDB-class networks (Real-ESRGAN x4plus,
+# RealSR DF2K x4) cost about 3 CPU minutes per 960x540 input with torch (docs/methods/README.md), so the CPU run
+# gives them a budget of RRDB_IMAGES images of 4ksr-syn each (default 2: about 15 CPU minutes for both); with
+# --device cuda they run on every image of every suite.
+SPAN_TILED=(--opt tile=512 --opt overlap=64 --opt blend=gaussian)
+SPAN_NAIVE=(--opt tile=512 --opt overlap=0 --opt blend=none)
+OP4KSR_TILED=(--opt tile=2048 --opt overlap=256 --opt blend=gaussian)
+if [ "$DEVICE" != cpu ]; then SLOW=(); else SLOW=(--suite 4ksr-syn --limit "$RRDB_IMAGES"); fi
+run --method bicubic "${LIMIT[@]}"
+run --method lanczos "${LIMIT[@]}"
+run --method span-x4 "${LIMIT[@]}"
+run --method span-x4 "${SPAN_TILED[@]}" "${LIMIT[@]}"
+run --method span-x4 "${SPAN_NAIVE[@]}" "${LIMIT[@]}"
+run --method op4ksr "${LIMIT[@]}"
+run --method op4ksr "${OP4KSR_TILED[@]}" "${LIMIT[@]}"
 run --method realesrgan-x4plus "${SLOW[@]}"
+run --method realsr-df2k-x4 "${SLOW[@]}"
 
 "$BIN/op4ksr-bench" leaderboard --results "$RESULTS" --out leaderboard
 exit $status
