@@ -6,6 +6,7 @@ L_AP loss. ``seam`` compares gradient energy on tile boundaries with same-phase 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -73,6 +74,9 @@ class PAS(_Periodicity):
     """Periodic Artifact Score (NR): lattice-lag prominence of the high-passed luminance autocorrelation."""
 
     name: ClassVar[str] = "pas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 15
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -86,6 +90,9 @@ class DPAS(_Periodicity):
     """dPAS (FR) = PAS(SR) - PAS(HR): periodic structure the method added beyond the reference's own."""
 
     name: ClassVar[str] = "dpas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 9
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "FR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -195,6 +202,9 @@ class Seam(Metric):
     """
 
     name: ClassVar[str] = "seam"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 16
+    score_range: ClassVar[tuple[float, float]] = (-1.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     ideal: ClassVar[float | None] = SEAM_NO_EFFECT

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -260,6 +261,9 @@ class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 with AlexNet features (lower is better)."""
 
     name: ClassVar[str] = "lpips-alex"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 6
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     network: ClassVar[str] = "alex"
     weights: ClassVar[tuple[str, ...]] = ("torchvision-alexnet",)
 
@@ -268,6 +272,9 @@ class LPIPSVGG(_LPIPS):
     """LPIPS v0.1 with VGG16 features (lower is better)."""
 
     name: ClassVar[str] = "lpips-vgg"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 7
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     network: ClassVar[str] = "vgg"
     weights: ClassVar[tuple[str, ...]] = ("torchvision-vgg16",)
 
@@ -289,6 +296,9 @@ class DISTS(_Pyiqa):
     """DISTS (FR, lower is better) through pyiqa."""
 
     name: ClassVar[str] = "dists"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 8
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)  # 0 at identity; a negative structure term can pass 1
     kind: ClassVar = "FR"
     higher_is_better: ClassVar[bool] = False
     weights: ClassVar[tuple[str, ...]] = ("dists", "torchvision-vgg16")
@@ -307,6 +317,9 @@ class NIQEPyiqa(_Pyiqa):
     ``niqe`` (``op4ksr_bench.metrics.niqe``), same parameters and convention."""
 
     name: ClassVar[str] = "niqe-pyiqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     licence: ClassVar[str] = "CC BY-NC-SA 4.0 (pyiqa code); parameters Apache-2.0 (BasicSR)"
@@ -328,6 +341,9 @@ class MUSIQ(_Pyiqa):
     """MUSIQ trained on KonIQ-10k (NR, higher is better); tiled so native-resolution patches stay bounded."""
 
     name: ClassVar[str] = "musiq"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 11
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("musiq-koniq",)
@@ -345,6 +361,9 @@ class MANIQA(_Pyiqa):
     """MANIQA trained on KonIQ-10k (NR, higher is better): pyiqa's 20 uniform 224x224 crops, deterministic."""
 
     name: ClassVar[str] = "maniqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 12
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("maniqa-koniq",)
@@ -364,6 +383,9 @@ class CLIPIQA(_Pyiqa):
     """CLIP-IQA with CLIP RN50 and pyiqa's prompt pairs (NR, higher is better)."""
 
     name: ClassVar[str] = "clipiqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 13
+    score_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("clip-rn50",)
@@ -380,6 +402,9 @@ class TOPIQNR(_Pyiqa):
     """TOPIQ-NR (CFANet, ResNet50, KonIQ-10k; NR, higher is better)."""
 
     name: ClassVar[str] = "topiq-nr"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 14
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("topiq-nr-koniq",)

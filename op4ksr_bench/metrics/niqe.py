@@ -274,6 +274,9 @@ class NIQE(Metric):
     """
 
     name: ClassVar[str] = "niqe"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 10
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     licence: ClassVar[str] = (
@@ -309,4 +312,7 @@ class NIQEYCbCr(NIQE):
     """NIQE on BT.601 Y of YCbCr (BasicSR's convention), native."""
 
     name: ClassVar[str] = "niqe-ycbcr"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     colour: ClassVar[str] = "ycbcr"

@@ -163,6 +163,9 @@ class GLCMScore(Metric):
     """Diffusion-4K GLCM score (mean entropy of 64x64-patch co-occurrence values; higher = richer texture)."""
 
     name: ClassVar[str] = "glcm"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 17
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
 
@@ -185,6 +188,9 @@ class CompressionRatio(Metric):
     """Raw bytes over JPEG quality-95 bytes (lower = more fine detail)."""
 
     name: ClassVar[str] = "compression-ratio"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 18
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
 
