@@ -65,4 +65,4 @@ class Registry(Generic[T]):
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())}."
+        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names()) or '(none)'}."

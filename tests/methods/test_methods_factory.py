@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from op4ksr_bench.errors import UsageError
-from op4ksr_bench.methods import METHODS
+from op4ksr_bench.methods import FAMILIES, METHODS
 from op4ksr_bench.methods.factory import create_method, method_slug, parse_options, split_spec
 from op4ksr_bench.methods.tiling import TiledMethod
 
@@ -84,6 +84,13 @@ def test_registered_methods_meet_the_contract(name, tiny_weights):
     assert out.shape == (1, 3, 32, 24) and out.dtype == torch.float32
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert method.card.name == name and isinstance(method.options(), dict)
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_every_family_builds_its_arguments_from_the_spec(family):
+    cls = FAMILIES.get(family)
+    assert "family_arguments" in vars(cls)
+    assert split_spec(f"{family}:ARG") == (family, "ARG")
 
 
 def test_registry_holds_the_contract_names():
