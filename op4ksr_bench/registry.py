@@ -63,10 +63,9 @@ class Registry(Generic[T]):
                 return default
             raise UsageError(self.unknown_message(name))
         target = self._entries[name]
-        if isinstance(target, str):
+        if isinstance(target, str):  # resolved on every call (imports are cached by Python): the registry never changes
             module_name, _, attribute = target.partition(":")
-            target = getattr(importlib.import_module(module_name), attribute)
-            self._entries[name] = target
+            return getattr(importlib.import_module(module_name), attribute)
         return target
 
     def __getitem__(self, name: str) -> T:
