@@ -20,6 +20,27 @@ def run(*arguments: str):
     return CliRunner().invoke(app, list(arguments))
 
 
+@pytest.mark.parametrize("name", weights.CATALOGUE.names())
+def test_every_catalogue_entry_resolves_to_its_own_weight_file(name):
+    item = weights.CATALOGUE.get(name)
+    assert isinstance(item, weights.WeightFile) and item.name == name
+    assert item.sha256 is None or len(item.sha256) == 64
+    assert item.fetcher is None or callable(item.fetcher)
+
+
+def test_every_weight_file_a_metric_or_method_names_is_catalogued():
+    from op4ksr_bench.methods import METHODS
+    from op4ksr_bench.metrics import metric_classes
+
+    named = {file for cls in metric_classes() for file in cls.weights}
+    for method in METHODS.names():
+        card = METHODS.get(method).card
+        if method != "op4ksr":  # ships its nano checkpoint in the repository (methods/commands.shipped_status)
+            named |= {reference.name for reference in card.weights}
+    assert sorted(named - set(weights.CATALOGUE.names())) == []
+    assert sorted(set(weights.CATALOGUE.names()) - named) == []  # nothing catalogued that nothing uses
+
+
 def test_catalogue_entries_name_a_destination_and_a_source():
     from op4ksr_bench.weights.commands import used_by
 
