@@ -82,7 +82,6 @@ def test_hf_source_reads_save_to_disk_and_splits(tmp_path, make_image):
 
 def test_repository_suites_use_contract_metric_names():
     from op4ksr_bench.data.suites import DEFAULT_SUITES, load_suite_spec, suite_names
-
     from op4ksr_bench.metrics import METRICS
 
     known = set(METRICS.names())
