@@ -37,6 +37,9 @@ class _Periodicity(Metric):
     def __init__(self, extra_periods: Sequence[int] = (), tile_stride: int | None = None, device: str = "cpu") -> None:
         self.periods = candidate_periods(extra_periods, tile_stride)
         self.device = device
+        from op4ksr_bench.metrics.memo import ImageMemo
+
+        self._tables = ImageMemo(capacity=8)  # grid-only tables, reused for every image of the same size
 
     def settings(self) -> dict[str, Any]:
         from op4ksr_bench.metrics import periodicity
@@ -63,7 +66,8 @@ class _Periodicity(Metric):
         check_rgb8(image, "image")
 
         def compute():  # luminance straight from the 8-bit array: no float RGB tensor (periodicity.luminance_rgb8)
-            return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
+            with periodicity.spectral_tables(self._tables):
+                return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
 
         from op4ksr_bench.metrics import memo
 
