@@ -401,8 +401,8 @@ _TABLES: contextvars.ContextVar[ImageMemo | None] = contextvars.ContextVar("op4k
 def spectral_tables(tables: ImageMemo) -> Iterator[None]:
     """Keep the tables that depend only on the grid (high-pass transfer, row DFT) in ``tables`` inside this block.
 
-    The caller owns ``tables`` (a PAS metric keeps one for its lifetime: the 4K transfer alone costs about 0.16 s
-    to compute on one CPU core); outside any block every table is computed for the call that needs it.
+    The caller owns ``tables`` (a PAS metric keeps one for its lifetime: computing the transfer of a 4K grid is a
+    noticeable part of a 4K PAS call); outside any block every table is computed for the call that needs it.
     """
     token = _TABLES.set(tables)
     try:
