@@ -28,10 +28,11 @@ import numpy as np
 
 from op4ksr_bench import __version__
 from op4ksr_bench.atomic import append_line, atomic_write_bytes, atomic_write_text, sha256_file
+from op4ksr_bench.data import parse_source
 from op4ksr_bench.data.curation import MEASURE_VERSION, PhotoMeasurement, estimate_jpeg_quality, measure
 from op4ksr_bench.data.manifest import manifest_bytes, manifest_line, suite_hash
 from op4ksr_bench.data.partition import PlanItem, SuitePlan, partition
-from op4ksr_bench.data.sources import SourceImage, load_source_image, parse_source
+from op4ksr_bench.data.sources import SourceImage, load_source_image
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError
 from op4ksr_bench.safepaths import check_image_id

@@ -19,12 +19,12 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from op4ksr_bench.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from op4ksr_bench.data.eet import largest_jpeg_stream
 from op4ksr_bench.data.sources import Source, SourceImage, header_size, slug
-from op4ksr_bench.errors import ManifestError, Op4ksrError
+from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.paths import downloads_dir
 
 logger = logging.getLogger(__name__)
@@ -290,6 +290,13 @@ class DebianSource(Source):
     """
 
     spec = "debian"
+    usage: ClassVar[str] = "debian"
+
+    @classmethod
+    def from_argument(cls, argument: str | None, cache_dir: Path) -> DebianSource:
+        if argument is not None:
+            raise UsageError(f"--source debian:{argument}: the Debian catalogue takes no argument; write debian")
+        return cls()
 
     def __init__(self, catalogue: tuple[Package, ...] = CATALOGUE, folder: Path | None = None) -> None:
         self.catalogue = catalogue

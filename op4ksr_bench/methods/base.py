@@ -81,6 +81,12 @@ class Method:
     runs_in_process: ClassVar[bool] = True
     """False for methods whose outputs come from elsewhere (folders, external commands): they cannot be tiled."""
 
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Constructor keyword arguments (besides scale, device, dtype) for ``FAMILY:ARGUMENT`` with ``--opt``
+        ``options``; implemented by the families registered in :data:`op4ksr_bench.methods.FAMILIES`."""
+        raise NotImplementedError(f"{cls.__name__} is not a parametrised method family")
+
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32") -> None:
         if scale not in self.card.scales:
             from op4ksr_bench.errors import UsageError

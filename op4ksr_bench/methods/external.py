@@ -193,6 +193,10 @@ class ExternalMethod(Method):
     runs_in_process = False
     card = MethodCard(name="external", display_name="external", paper="", licence="", family="external", steps=0)
 
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"card": argument, **options}
+
     def __init__(
         self,
         scale: int = 4,

@@ -95,6 +95,10 @@ class FolderMethod(Method):
     timing = "none"
     runs_in_process = False
 
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"path": argument, **options}
+
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32", path: str | Path = "") -> None:
         folder = Path(path).expanduser()
         if not folder.is_dir():

@@ -94,6 +94,10 @@ class SpandrelMethod(Method):
 
     local_options = ("device", "path")  # the file's sha256 is an option too
 
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"path": argument, **options}
+
     def __init__(
         self,
         scale: int = 4,

@@ -6,6 +6,7 @@ L_AP loss. ``seam`` compares gradient energy on tile boundaries with same-phase 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -36,6 +37,9 @@ class _Periodicity(Metric):
     def __init__(self, extra_periods: Sequence[int] = (), tile_stride: int | None = None, device: str = "cpu") -> None:
         self.periods = candidate_periods(extra_periods, tile_stride)
         self.device = device
+        from op4ksr_bench.metrics.memo import ImageMemo
+
+        self._tables = ImageMemo(capacity=8)  # grid-only tables, reused for every image of the same size
 
     def settings(self) -> dict[str, Any]:
         from op4ksr_bench.metrics import periodicity
@@ -62,7 +66,8 @@ class _Periodicity(Metric):
         check_rgb8(image, "image")
 
         def compute():  # luminance straight from the 8-bit array: no float RGB tensor (periodicity.luminance_rgb8)
-            return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
+            with periodicity.spectral_tables(self._tables):
+                return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
 
         from op4ksr_bench.metrics import memo
 
@@ -73,6 +78,9 @@ class PAS(_Periodicity):
     """Periodic Artifact Score (NR): lattice-lag prominence of the high-passed luminance autocorrelation."""
 
     name: ClassVar[str] = "pas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 15
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -86,6 +94,9 @@ class DPAS(_Periodicity):
     """dPAS (FR) = PAS(SR) - PAS(HR): periodic structure the method added beyond the reference's own."""
 
     name: ClassVar[str] = "dpas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 9
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "FR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -195,6 +206,9 @@ class Seam(Metric):
     """
 
     name: ClassVar[str] = "seam"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 16
+    score_range: ClassVar[tuple[float, float]] = (-1.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     ideal: ClassVar[float | None] = SEAM_NO_EFFECT

@@ -45,7 +45,7 @@ def ls_metrics() -> None:
     from op4ksr_bench import weights
     from op4ksr_bench.metrics import METRICS
 
-    header = ("name", "kind", "better", "backend", "licence", "4K policy", "weights")
+    header = ("name", "kind", "better", "range", "backend", "licence", "4K policy", "weights")
     rows = []
     for name in METRICS.names():
         metric_class = METRICS.get(name)
@@ -54,9 +54,10 @@ def ls_metrics() -> None:
         licence = metric_class.licence + (" [non-commercial]" if metric_class.non_commercial else "")
         rows.append(
             (
-                name,
+                name + (" *" if metric_class.default else ""),
                 metric_class.kind,
                 direction(metric_class),
+                score_range_text(metric_class),
                 metric_class.backend,
                 licence,
                 policy_of(metric_class),
@@ -64,6 +65,7 @@ def ls_metrics() -> None:
             )
         )
     print(_text_table(header, rows))
+    print("\n* computed by `score` when no --metrics are given (full-reference ones only with references)")
     if any(row[-1].startswith("MISSING") for row in rows):
         print("\nMissing weights: `op4ksr-bench weights list` says where each file goes and how to obtain it.")
 
@@ -162,6 +164,12 @@ class ScoreCache:
 
     def store(self, pred_hash: str, ref_hash: str | None, entries: dict[str, dict[str, float | None]]) -> None:
         atomic_write_text(self._path(pred_hash, ref_hash), json.dumps(entries, sort_keys=True))
+
+
+def score_range_text(metric_class: type) -> str:
+    """``[low, high]`` with ``inf`` for an unbounded side (the class's ``score_range``)."""
+    low, high = metric_class.score_range
+    return f"[{low:g}, {high:g}]"
 
 
 def direction(metric_class) -> str:

@@ -285,6 +285,9 @@ class PSNR(_Fidelity):
     """PSNR on RGB (dB)."""
 
     name: ClassVar[str] = "psnr"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 1
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     higher_is_better: ClassVar[bool] = True
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -295,6 +298,9 @@ class PSNRY(PSNR):
     """PSNR on BT.601 Y (MATLAB ``rgb2ycbcr``), dB."""
 
     name: ClassVar[str] = "psnr-y"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 3
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     colour: ClassVar[str] = "y"
 
 
@@ -302,6 +308,9 @@ class SSIM(_Fidelity):
     """SSIM on RGB (mean of the channels)."""
 
     name: ClassVar[str] = "ssim"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 2
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
 
     def settings(self) -> dict[str, Any]:
@@ -315,6 +324,9 @@ class SSIMY(SSIM):
     """SSIM on BT.601 Y (MATLAB ``rgb2ycbcr``)."""
 
     name: ClassVar[str] = "ssim-y"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 4
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     colour: ClassVar[str] = "y"
 
 
@@ -350,6 +362,9 @@ class SSIMOfficial(_Fidelity):
     values pyiqa publishes as the official ones (``ResultsCalibra``: "we remove such constraint")."""
 
     name: ClassVar[str] = "ssim-official"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
     colour: ClassVar[str] = "gray"
     downsample: ClassVar[bool] = False
@@ -380,6 +395,9 @@ class SSIMMatlab(SSIMOfficial):
     downsampling (the convention of IQA-database studies; at 4K it scores an 8x smaller image)."""
 
     name: ClassVar[str] = "ssim-matlab"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     downsample: ClassVar[bool] = True
 
 
@@ -387,6 +405,9 @@ class MSSSIM(_Fidelity):
     """Five-scale MS-SSIM on RGB."""
 
     name: ClassVar[str] = "ms-ssim"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 5
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
 
     def settings(self) -> dict[str, Any]:

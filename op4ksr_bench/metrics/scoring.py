@@ -16,13 +16,15 @@ from typing import Any
 import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError, WeightsMissingError
-from op4ksr_bench.metrics import METRICS
+from op4ksr_bench.metrics import METRICS, default_metrics, native_metrics
 from op4ksr_bench.metrics.base import Metric
 
-DEFAULT_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "lpips-alex", "dists", "niqe", "musiq", "pas", "dpas", "seam")
-"""Used by ``score`` when no ``--metrics`` are given (FR ones only when references are given)."""
+DEFAULT_METRICS = default_metrics()
+"""Used by ``score`` when no ``--metrics`` are given (FR ones only when references are given): the classes
+declared ``default``."""
 
-NATIVE_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "glcm", "compression-ratio", "pas", "dpas", "seam")
+NATIVE_METRICS = native_metrics()
+"""Metrics this package computes itself from no weight file (:meth:`~op4ksr_bench.metrics.base.Metric.is_native`)."""
 
 
 def declared_tile_stride(method: Any) -> int | None:

@@ -47,12 +47,15 @@ def test_benchmark_native_metric_4k(benchmark, pair_4k, name):
 def niqe_weights():
     """A NIQE parameter file of the right form (values do not change the cost) in the test's weights folder."""
     from op4ksr_bench import weights
+    from op4ksr_bench.weights import fetchers as weight_fetchers
 
     rng = np.random.default_rng(0)
     basis = rng.standard_normal((36, 36)) * 0.1
     path = weights.weight_path("niqe-pris-params")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(weights.niqe_mat_bytes(rng.uniform(0.2, 3.0, (1, 36)), basis @ basis.T + 0.05 * np.eye(36)))
+    path.write_bytes(
+        weight_fetchers.niqe_mat_bytes(rng.uniform(0.2, 3.0, (1, 36)), basis @ basis.T + 0.05 * np.eye(36))
+    )
     return path
 
 
