@@ -24,13 +24,12 @@ all shards into ``<run-id>`` (also available as ``op4ksr-bench merge``).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,15 @@ import typer
 
 from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.methods.base import check_output
-from op4ksr_bench.methods.profiling import environment_record
 from op4ksr_bench.results import (
-    RUN_SCHEMA,
+    RunRecord,
+    SampleRow,
+    environment_record,
+    previous_run_facts,
     process_record,
     read_samples,
     run_folder,
     shard_folder_name,
-    write_json,
 )
 from op4ksr_bench.safepaths import check_image_id
 
@@ -59,6 +59,18 @@ OUTPUT_PNG_LEVEL = 1
 HEARTBEAT_SECONDS = 20.0
 """While one image (or an external batch) runs longer than this, a line saying so is printed this often."""
 WARMUP_RULE = f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image"
+SEED_RULE = "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random"
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """What every image of one suite's run shares: the method, the created metrics, device, seed, run folder."""
+
+    method: Any
+    metrics: tuple
+    device: str
+    seed: int
+    folder: Path
 
 
 @dataclass
@@ -401,60 +413,61 @@ def run_suite(
 
     memory_kind = PeakMemory(device).kind
     run_path = folder / "run.json"
-    previous = _previous_run(run_path, echo)
+    previous = previous_run_facts(run_path, echo)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    run = {
-        "schema": RUN_SCHEMA,
-        "run_id": run_id,
-        "identity": identity,
-        "status": "running",
-        "suite": {
+    run = RunRecord(
+        run_id=run_id,
+        identity=identity,
+        suite={
             "name": suite_spec.name, "variant": built.info.get("variant", suite_spec.variant),
             "version": suite_spec.version, "hash": built.hash, "scale": int(suite_spec.scale),
             "task": suite_spec.task, "count": len(built.entries),
         },
-        "method": {"spec": spec, "slug": slug, "card": method.card.to_dict(), "options": options,
-                   "user_options": user_options, "timing": method.timing, "periods": list(periods)},
-        "metrics": records,
-        "skipped_metrics": skipped,
-        "environment": environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
-        "seed": seed,
-        "seed_rule": "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random",
-        "outputs": {"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
-                    "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
-        "shard": {"index": shard[0], "count": shard[1]} if shard else None,
-        "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
-        "process": process_record(),  # a "running" run whose process is gone shows as interrupted
-        "started_at": previous.get("started_at", started),
-        "sessions": [*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
-        "wall_seconds": float(previous.get("wall_seconds", 0.0)),
-        "counts": {},
-        "summary": {},
-    }  # fmt: skip
+        method={"spec": spec, "slug": slug, "card": method.card.to_dict(), "options": options,
+                "user_options": user_options, "timing": method.timing, "periods": list(periods)},
+        metrics=records,
+        skipped_metrics=skipped,
+        environment=environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
+        seed=seed,
+        seed_rule=SEED_RULE,
+        outputs={"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
+                 "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
+        shard={"index": shard[0], "count": shard[1]} if shard else None,
+        selection={"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
+        process=process_record(),  # a "running" run whose process is gone shows as interrupted
+        started_at=previous.get("started_at", started),
+        sessions=[*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
+        wall_seconds=float(previous.get("wall_seconds", 0.0)),
+    )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected], write_only=True)
+    selected_ids = [entry["id"] for _, entry in selected]
+    run = _finish(run, folder, outcome, selected_ids, settle=False)
 
     session_start = time.perf_counter()
     with Heartbeat(echo, f"[{suite_spec.name}] {method.card.name} batch of {len(pending)}", heartbeat_seconds):
         method.prepare([(entry["id"], built.lr_path(entry)) for _, entry in pending], folder / "work")
     if pending and method.timing == "measured":
         _warm_up(method, built.lr_path(pending[0][1]), pending[0][1]["id"], device, echo)
-    context = {"method": method, "metrics": metric_objects, "device": device, "seed": seed, "folder": folder}
+    job = ImageJob(method=method, metrics=tuple(metric_objects), device=device, seed=seed, folder=folder)
     for number, (index, entry) in enumerate(pending, start=1):
         label = f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']}"
         with Heartbeat(echo, label, heartbeat_seconds, progress=lambda: method_progress(method)):
-            row = _process(built, index, entry, context)
-        append_line(folder / "samples.jsonl", json.dumps(row, sort_keys=True, allow_nan=False))
+            row = _process(built, index, entry, job)
+        append_line(folder / "samples.jsonl", row.to_line())
         elapsed = time.perf_counter() - session_start
         rate = number / elapsed if elapsed > 0 else 0.0
         eta = (len(pending) - number) / rate if rate > 0 else 0.0
-        took = f"{row['seconds']:.2f}s" if isinstance(row["seconds"], float) else "-"
-        status = row["status"] if row["status"] == "ok" else f"FAILED ({row['reason']})"
+        took = f"{row.seconds:.2f}s" if isinstance(row.seconds, float) else "-"
+        status = row.status if row.status == "ok" else f"FAILED ({row.reason})"
         echo(f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']} {status} {took} "
              f"| {rate * 60:.1f} img/min, ETA {eta:.0f}s")  # fmt: skip
-    run["wall_seconds"] += time.perf_counter() - session_start
-    run["sessions"][-1]["wall_seconds"] = round(time.perf_counter() - session_start, 3)
-    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected])
+    session_seconds = time.perf_counter() - session_start
+    run = replace(
+        run,
+        wall_seconds=run.wall_seconds + session_seconds,
+        sessions=[*run.sessions[:-1], {**run.sessions[-1], "wall_seconds": round(session_seconds, 3)}],
+    )
+    _finish(run, folder, outcome, selected_ids, settle=True)
     if shard and outcome.selected == outcome.ok + outcome.failed:
         from op4ksr_bench.results import merge_when_complete
 
@@ -479,28 +492,6 @@ def _check_run_folder(results_root: Path, folder: Path) -> None:
     resolve_inside(Path(results_root), Path(folder).relative_to(results_root).as_posix(), "results folder")
     for name in ("samples.jsonl", "run.json", "images", "work"):
         resolve_inside(Path(folder), name, f"run folder {folder}")
-
-
-def _previous_run(path: Path, echo) -> dict[str, Any]:
-    """The ``run.json`` a resumed run extends, or ``{}`` (rebuilt from the samples) when it is unreadable."""
-    import math
-
-    if not path.is_file():
-        return {}
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        echo(f"warning: {path} is unreadable ({_one_line(error, 120)}); rebuilt from samples.jsonl")
-        return {}
-    if not isinstance(previous, dict):
-        echo(f"warning: {path} is not a JSON object; rebuilt from samples.jsonl")
-        return {}
-    sessions, started, wall = previous.get("sessions"), previous.get("started_at"), previous.get("wall_seconds")
-    return {
-        "sessions": sessions if isinstance(sessions, list) else [],
-        **({"started_at": started} if isinstance(started, str) else {}),
-        **({"wall_seconds": wall} if isinstance(wall, int | float) and math.isfinite(wall) else {}),
-    }
 
 
 def _output_path(folder: Path, row: dict[str, Any]) -> Path | None:
@@ -564,75 +555,67 @@ def _warm_up(method, lr_path: Path, image_id: str, device: str, echo) -> None:
         logger.debug("warm-up failed: %s", _one_line(error))
 
 
-def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def _process(built, index: int, entry: dict[str, Any], job: ImageJob) -> SampleRow:
     """Infer, check, save and score one image; every failure becomes the row's reason."""
+    start = time.perf_counter()
+    row = SampleRow(
+        id=entry["id"], index=index, timing=job.method.timing, lr_sha256=entry.get("lr_sha256"),
+        hr_sha256=entry.get("hr_sha256"),
+    )  # fmt: skip
+    row = _attempt(built, entry, row, job)
+    return replace(row, wall_seconds=time.perf_counter() - start)
+
+
+def _attempt(built, entry: dict[str, Any], row: SampleRow, job: ImageJob) -> SampleRow:
+    """The steps of :func:`_process`; returns ``row`` with what they found (``ok`` only if all succeeded)."""
     from op4ksr_bench.atomic import atomic_write_bytes
     from op4ksr_bench.imageio import encode_png, from_tensor, read_image, to_tensor
     from op4ksr_bench.methods.profiling import PeakMemory, synchronize
     from op4ksr_bench.metrics.scoring import score_files
 
-    method, device, folder = context["method"], context["device"], context["folder"]
-    image_id = entry["id"]
-    row: dict[str, Any] = {
-        "id": image_id, "index": index, "status": "failed", "reason": None, "metrics": {}, "seconds": None,
-        "timing": method.timing, "peak_memory_bytes": None, "score_seconds": None, "wall_seconds": None,
-        "lr_sha256": entry.get("lr_sha256"), "hr_sha256": entry.get("hr_sha256"), "output": None,
-        "output_sha256": None,
-    }  # fmt: skip
-    start = time.perf_counter()
+    method, device, folder, image_id = job.method, job.device, job.folder, row.id
     try:
-        try:
-            check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
-            lr_path = built.lr_path(entry)
-            _check_input(lr_path, entry.get("lr_sha256"))
-            lr = to_tensor(read_image(lr_path)).to(device)
-        except Op4ksrError as error:
-            row["reason"] = f"input: {error}"
-            return row
-        seed_everything(image_seed(context["seed"], image_id))
-        try:
-            with PeakMemory(device) as memory:
-                synchronize(device)
-                begin = time.perf_counter()
-                output = method.upscale_sample(image_id, lr)
-                synchronize(device)
-                seconds = time.perf_counter() - begin
-        except Exception as error:
-            row["reason"] = f"crash: {_one_line(error)}"
-            _release(device)
-            return row
-        if method.timing == "measured":
-            row["seconds"], row["peak_memory_bytes"] = seconds, memory.bytes
-        elif method.timing == "amortised":
-            row["seconds"] = getattr(method, "amortised_seconds", None)
-        problem = check_output(output, tuple(lr.shape), method.scale)
-        if problem:
-            row["reason"] = problem
-            return row
-        data = encode_png(from_tensor(output), compress_level=OUTPUT_PNG_LEVEL)
-        relative = f"images/{image_id}.png"
-        atomic_write_bytes(folder / relative, data)
-        row["output"], row["output_sha256"] = relative, hashlib.sha256(data).hexdigest()
-        del output
-        begin = time.perf_counter()
-        try:
-            hr_path = built.hr_path(entry)
-            if hr_path is not None:
-                _check_input(hr_path, entry.get("hr_sha256"))
-        except Op4ksrError as error:
-            row["reason"] = f"input: {error}"
-            return row
-        try:
-            values = score_files(context["metrics"], folder / relative, hr_path)
-        except Exception as error:
-            row["reason"] = f"scoring: {_one_line(error)}"
-            return row
-        row["score_seconds"] = time.perf_counter() - begin
-        row["metrics"] = _metric_values(values)
-        row["status"] = "ok"
-        return row
-    finally:
-        row["wall_seconds"] = time.perf_counter() - start
+        check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
+        lr_path = built.lr_path(entry)
+        _check_input(lr_path, entry.get("lr_sha256"))
+        lr = to_tensor(read_image(lr_path)).to(device)
+    except Op4ksrError as error:
+        return replace(row, reason=f"input: {error}")
+    seed_everything(image_seed(job.seed, image_id))
+    try:
+        with PeakMemory(device) as memory:
+            synchronize(device)
+            begin = time.perf_counter()
+            output = method.upscale_sample(image_id, lr)
+            synchronize(device)
+            seconds = time.perf_counter() - begin
+    except Exception as error:
+        _release(device)
+        return replace(row, reason=f"crash: {_one_line(error)}")
+    if method.timing == "measured":
+        row = replace(row, seconds=seconds, peak_memory_bytes=memory.bytes)
+    elif method.timing == "amortised":
+        row = replace(row, seconds=method.amortised_seconds)
+    problem = check_output(output, tuple(lr.shape), method.scale)
+    if problem:
+        return replace(row, reason=problem)
+    data = encode_png(from_tensor(output), compress_level=OUTPUT_PNG_LEVEL)
+    relative = f"images/{image_id}.png"
+    atomic_write_bytes(folder / relative, data)
+    row = replace(row, output=relative, output_sha256=hashlib.sha256(data).hexdigest())
+    del output
+    begin = time.perf_counter()
+    try:
+        hr_path = built.hr_path(entry)
+        if hr_path is not None:
+            _check_input(hr_path, entry.get("hr_sha256"))
+    except Op4ksrError as error:
+        return replace(row, reason=f"input: {error}")
+    try:
+        values = score_files(list(job.metrics), folder / relative, hr_path)
+    except Exception as error:
+        return replace(row, reason=f"scoring: {_one_line(error)}")
+    return replace(row, status="ok", metrics=_metric_values(values), score_seconds=time.perf_counter() - begin)
 
 
 def _check_input(path: Path, expected: str | None) -> None:
@@ -661,22 +644,21 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _finish(
-    run: dict[str, Any], folder: Path, outcome: SuiteOutcome, selected_ids: list[str], write_only=False
-) -> None:
-    """Recompute counts and summaries from ``samples.jsonl`` and write ``run.json`` atomically."""
-    from op4ksr_bench.results import counts_and_summaries
+def _finish(run: RunRecord, folder: Path, outcome: SuiteOutcome, selected_ids: list[str], *, settle: bool) -> RunRecord:
+    """Recompute counts and summaries from ``samples.jsonl``, write ``run.json`` atomically, return the record.
 
+    With ``settle`` (the session is over) the status becomes complete or incomplete and ``outcome`` is filled.
+    """
     wanted = set(selected_ids)
     rows = [row for row in read_samples(folder / "samples.jsonl") if row["id"] in wanted]
-    counts_and_summaries(run, rows, len(selected_ids))
-    if not write_only:
-        run["status"] = "complete" if run["counts"]["pending"] == 0 else "incomplete"
+    run = run.tallied(rows, len(selected_ids), settle=settle)
+    if settle:
         failed = [row for row in rows if row["status"] == "failed"]
-        outcome.ok, outcome.failed = run["counts"]["ok"], len(failed)
+        outcome.ok, outcome.failed = run.counts["ok"], len(failed)
         outcome.failures = [(row["id"], str(row["reason"])) for row in failed]
-        outcome.summary = run["summary"]
-    write_json(folder / "run.json", run)
+        outcome.summary = run.summary
+    run.write(folder)
+    return run
 
 
 def cli_merge(*, runs: list[Path], out: Path | None) -> None:

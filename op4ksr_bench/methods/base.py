@@ -80,6 +80,8 @@ class Method:
     left out of the run identity, so shards on different machines share one run id."""
     runs_in_process: ClassVar[bool] = True
     """False for methods whose outputs come from elsewhere (folders, external commands): they cannot be tiled."""
+    amortised_seconds: float | None = None
+    """For ``amortised`` timing: the seconds per image of the batch run in :meth:`prepare` (None until it ran)."""
 
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32") -> None:
         if scale not in self.card.scales:
