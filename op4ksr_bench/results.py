@@ -29,12 +29,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import platform
+import socket
 import statistics
+import subprocess
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.atomic import atomic_write_text
+from op4ksr_bench.atomic import atomic_write_text, sha256_file
+from op4ksr_bench.safepaths import check_image_id, copy_verified, resolve_inside
+from op4ksr_bench.stats import bootstrap_ci, finite, mode
 
 logger = logging.getLogger(__name__)
 
@@ -306,24 +312,20 @@ def summarize(values: list[float | None]) -> dict[str, Any]:
 
     ``ci95`` is ``[low, high]`` from :func:`op4ksr_bench.stats.bootstrap_ci` (seeded; None without a value).
     """
-    from op4ksr_bench.stats import bootstrap_ci
-
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not finite:
+    kept = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not kept:
         return {"mean": None, "median": None, "std": None, "count": 0, "ci95": None}
     return {
-        "mean": statistics.fmean(finite),
-        "median": statistics.median(finite),
-        "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
-        "count": len(finite),
-        "ci95": bootstrap_ci(finite),
+        "mean": statistics.fmean(kept),
+        "median": statistics.median(kept),
+        "std": statistics.pstdev(kept) if len(kept) > 1 else 0.0,
+        "count": len(kept),
+        "ci95": bootstrap_ci(kept),
     }
 
 
 def summarize_categories(values: list[float | None]) -> dict[str, Any]:
     """The most frequent value (``mode``), how often it occurs (``mode_count``) and ``count``: never a mean."""
-    from op4ksr_bench.stats import finite, mode
-
     found = mode(values)
     if found is None:
         return {"mode": None, "mode_count": 0, "count": 0}
@@ -442,9 +444,6 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
         ValueError: the folders are not shards of one configuration, a shard is missing, or ``out`` holds a run
             that is not a merge.
     """
-    from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.safepaths import check_image_id, copy_verified, resolve_inside
-
     loaded = [(Path(folder), *load_run(folder)) for folder in folders]
     if not loaded:
         raise ValueError("no run folders to merge")
@@ -519,8 +518,6 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
 
 def merge_when_complete(base: Path, count: int) -> Path | None:
     """Merge the ``count`` shards of ``base`` into ``base`` once all are complete (one process does it)."""
-    import os
-
     folders = [base.parent / shard_folder_name(base.name, index, count) for index in range(count)]
     for folder in folders:
         try:
@@ -552,16 +549,11 @@ def process_start(pid: int) -> str | None:
 
 def process_record() -> dict[str, Any]:
     """What a running run records about its process (``run.json`` ``process``): pid, host and start time."""
-    import os
-    import socket
-
     return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
 
 
 def git_sha() -> str | None:
     """The commit of the package's checkout (``+dirty`` if it has changes), or None outside a git checkout."""
-    import subprocess
-
     root = Path(__file__).resolve().parent
     if not (root.parent / "pyproject.toml").is_file():  # installed: site-packages may sit in another checkout
         return None
@@ -581,8 +573,6 @@ def git_sha() -> str | None:
 def environment_record(device: str, dtype: str, memory_kind: str, warmup: str) -> dict[str, Any]:
     """``run.json`` ``environment``: package, git, python, torch/CUDA versions, the device, the dtype, how peak
     memory was measured (``memory_kind``, see :mod:`op4ksr_bench.methods.profiling`) and the warm-up rule."""
-    import platform
-
     import torch
 
     import op4ksr_bench

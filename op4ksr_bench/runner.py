@@ -1,4 +1,4 @@
-"""``op4ksr-bench run`` and ``merge``: infer, save the 8-bit PNG, score the saved file; resumable and sharded.
+"""The run engine: infer, save the 8-bit PNG, score the saved file, record; resumable and sharded.
 
 Per image: read the LR (:mod:`op4ksr_bench.imageio`), seed torch/numpy/random with a seed derived from
 ``--seed`` and the image id (so results do not depend on order or sharding), call the method with the device
@@ -19,36 +19,52 @@ rows it will redo.
 Sharding: ``--shard I/N`` (or ``RANK``/``WORLD_SIZE`` from ``torchrun`` / ``accelerate launch``) runs the images
 whose manifest index is ``I`` modulo ``N`` into ``<run-id>-shardIofN``; the shard that completes last merges
 all shards into ``<run-id>`` (also available as ``op4ksr-bench merge``).
+
+The commands that drive it (``run``, ``merge``) are :mod:`op4ksr_bench.run_commands`; the API is
+:mod:`op4ksr_bench.api`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
+import math
 import random
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
+from op4ksr_bench.atomic import append_line, atomic_write_bytes, sha256_file
+from op4ksr_bench.data.custom import built_suite_names, is_built_here
+from op4ksr_bench.data.manifest import BuiltSuite
+from op4ksr_bench.data.suites import load_suite_spec, suite_names
+from op4ksr_bench.errors import ManifestError, Op4ksrError
+from op4ksr_bench.identity import older_runs_with_other_content, run_identity
+from op4ksr_bench.identity import run_id as make_run_id
 from op4ksr_bench.methods.base import check_output
+from op4ksr_bench.methods.factory import method_slug
+from op4ksr_bench.methods.profiling import PeakMemory, synchronize
+from op4ksr_bench.metrics import METRICS
 from op4ksr_bench.results import (
     RunRecord,
     SampleRow,
     environment_record,
+    merge_when_complete,
     previous_run_facts,
     process_record,
     read_samples,
     run_folder,
+    scan_samples,
     shard_folder_name,
+    write_samples,
 )
-from op4ksr_bench.safepaths import check_image_id
+from op4ksr_bench.safepaths import UnsafePathError, check_image_id, resolve_inside
+from op4ksr_bench.seeds import image_seed
 
 logger = logging.getLogger(__name__)
 
@@ -87,73 +103,16 @@ class SuiteOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_shard(text: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """``"1/4"`` -> ``(1, 4)``; without ``--shard``, ``RANK``/``WORLD_SIZE`` (torchrun, accelerate) if set.
-
-    Raises:
-        UsageError: malformed or out-of-range shard.
-    """
-    environ = os.environ if environ is None else environ
-    if text is None:
-        world = environ.get("WORLD_SIZE")
-        if world is None or int(world) <= 1:
-            return None
-        text = f"{environ.get('RANK', '0')}/{world}"
-    index_text, sep, count_text = text.partition("/")
-    try:
-        index, count = int(index_text), int(count_text)
-    except ValueError:
-        raise UsageError(f"--shard {text!r} is not I/N (e.g. 0/4)") from None
-    if not sep or count < 1 or not 0 <= index < count:
-        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
-    return index, count
-
-
-def image_seed(seed: int, image_id: str) -> int:
-    """The per-image seed: the first 32 bits of ``sha256(f"{seed}:{image_id}")``."""
-    return int(hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()[:8], 16)
-
-
-def parse_ids(text: str | None) -> list[str] | None:
-    """``"a,b,enl-*"`` -> ``["a", "b", "enl-*"]`` (ids or shell-style globs); None or empty -> None."""
-    if text is None:
-        return None
-    patterns = [part.strip() for part in text.split(",") if part.strip()]
-    if not patterns:
-        raise UsageError(f"--ids {text!r} names no image id; give ids or globs separated by commas (a,b,enl-*)")
-    return patterns
-
-
 def select_entries(entries: list[dict[str, Any]], patterns: list[str] | None) -> list[tuple[int, dict[str, Any]]]:
     """``(manifest index, entry)`` of the entries whose id matches any of ``patterns`` (all when None)."""
-    from fnmatch import fnmatchcase
-
     indexed = list(enumerate(entries))
     if not patterns:
         return indexed
     return [(index, entry) for index, entry in indexed if any(fnmatchcase(entry["id"], p) for p in patterns)]
 
 
-def check_ids(suites: list, patterns: list[str] | None) -> None:
-    """Every ``--ids`` pattern must match an image of at least one selected suite.
-
-    Raises:
-        UsageError: a pattern matches nothing (the message lists some ids of the suites).
-    """
-    if not patterns:
-        return
-    for pattern in patterns:
-        if not any(select_entries(built.entries, [pattern]) for built in suites):
-            known = [entry["id"] for built in suites for entry in built.entries]
-            shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
-            names = ", ".join(built.spec.name for built in suites)
-            raise UsageError(f"--ids: {pattern!r} matches no image of {names}; ids are: {shown}")
-
-
 def without_ground_truth(built, names) -> list[str]:
     """The full-reference metrics among ``names`` when the suite has no ground truth (no entry has an HR)."""
-    from op4ksr_bench.metrics import METRICS
-
     if any(entry.get("hr") for entry in built.entries):
         return []
     return [name for name in names if METRICS.get(name).kind == "FR"]
@@ -169,8 +128,6 @@ class Heartbeat:
     seconds until the ``with`` block ends; the tile count comes from ``progress()`` when the method knows it."""
 
     def __init__(self, echo, label: str, interval: float = HEARTBEAT_SECONDS, progress=None) -> None:
-        import threading
-
         self.echo, self.label, self.interval, self.progress = echo, label, interval, progress
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="op4ksr-heartbeat", daemon=True)
@@ -216,10 +173,6 @@ def resolve_suites(suite: str, data_dir: Path, echo) -> list:
     Raises:
         ManifestError: a named suite is not built, or ``all`` finds none built.
     """
-    from op4ksr_bench.data.custom import built_suite_names, is_built_here
-    from op4ksr_bench.data.manifest import BuiltSuite
-    from op4ksr_bench.data.suites import load_suite_spec, suite_names
-
     if suite != "all":
         names = [name.strip() for name in suite.split(",") if name.strip()]
         for name in names:
@@ -246,98 +199,11 @@ def _one_line(error: BaseException, limit: int = 400) -> str:
 
 
 def _metric_values(values: dict[str, Any]) -> dict[str, float | None]:
-    import math
-
     clean: dict[str, float | None] = {}
     for key, value in values.items():
         number = None if value is None else float(value)
         clean[key] = number if number is not None and math.isfinite(number) else None
     return clean
-
-
-def cli_run(
-    *,
-    method: str,
-    suite: str,
-    data: Path | None,
-    results: Path | None,
-    metrics: str | None,
-    opts: list[str],
-    device: str,
-    dtype: str,
-    seed: int,
-    limit: int | None,
-    shard: str | None,
-    ids: str | None = None,
-    fresh: bool = False,
-) -> None:
-    """The ``run`` command: every selected suite, then a summary; exit code 1 if any image failed."""
-    import torch
-
-    from op4ksr_bench.methods.factory import create_method, parse_options
-    from op4ksr_bench.paths import data_dir, results_dir
-
-    def echo(line: str) -> None:
-        typer.echo(line, err=True)
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu")
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit {limit} must be at least 1")
-    options = parse_options(opts)
-    metric_names = [name.strip() for name in metrics.split(",") if name.strip()] if metrics else None
-    shard_spec = parse_shard(shard)
-    if device == "cuda" and os.environ.get("LOCAL_RANK") is not None:
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # torchrun / accelerate: one GPU per process
-    suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
-    patterns = parse_ids(ids)
-    check_ids(suites, patterns)
-    for built in list(suites):
-        refused = without_ground_truth(built, metric_names or [])
-        if metric_names and len(refused) == len(metric_names):
-            if suite == "all":
-                echo(f"warning: skipping {built.spec.name}: it has no ground truth for {','.join(refused)}")
-                suites.remove(built)
-                continue
-            raise UsageError(
-                f"--metrics {','.join(refused)}: full-reference metrics need ground truth and suite "
-                f"{built.spec.name} has none; ask for no-reference metrics ({', '.join(built.spec.metrics[:4])}, ...)"
-            )
-    if not suites:
-        raise UsageError(f"--metrics {metrics}: no selected suite has the ground truth these metrics need")
-    methods: dict[int, Any] = {}
-    outcomes = []
-    for built in suites:
-        scale = int(built.spec.scale)
-        if scale not in methods:
-            try:
-                methods[scale] = create_method(method, scale=scale, device=device, dtype=dtype, options=options)
-            except UsageError as error:
-                if suite == "all" and "supports scale" in str(error):
-                    echo(f"warning: skipping {built.spec.name} (x{scale}): {error}")
-                    continue
-                raise
-        outcome = run_suite(
-            built, methods[scale], spec=method, user_options=options, metric_names=metric_names,
-            results_root=Path(results) if results else results_dir(), device=device, dtype=dtype, seed=seed,
-            limit=limit, shard=shard_spec, echo=echo, ids=patterns, fresh=fresh,
-        )  # fmt: skip
-        outcomes.append(outcome)
-    failed = 0
-    for outcome in outcomes:
-        means = ", ".join(
-            f"{name} {value['mean']:.4g}" for name, value in outcome.summary.items() if value.get("mean") is not None
-        )
-        typer.echo(
-            f"{outcome.suite}: {outcome.ok} ok, {outcome.failed} failed, {outcome.resumed} resumed -> {outcome.folder}"
-        )
-        if means:
-            typer.echo(f"  {means}")
-        for image_id, reason in outcome.failures:
-            typer.echo(f"  failed {image_id}: {reason}")
-        failed += outcome.failed
-    if failed:
-        raise typer.Exit(code=1)
 
 
 def run_suite(
@@ -359,11 +225,6 @@ def run_suite(
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> SuiteOutcome:
     """Run ``method`` on one built suite (see the module docstring); returns what happened."""
-    from op4ksr_bench.atomic import append_line
-    from op4ksr_bench.identity import older_runs_with_other_content, run_identity
-    from op4ksr_bench.identity import run_id as make_run_id
-    from op4ksr_bench.methods.factory import method_slug
-    from op4ksr_bench.methods.profiling import PeakMemory
     from op4ksr_bench.metrics.scoring import create_metrics, declared_tile_stride, metric_record
 
     suite_spec = built.spec
@@ -469,8 +330,6 @@ def run_suite(
     )
     _finish(run, folder, outcome, selected_ids, settle=True)
     if shard and outcome.selected == outcome.ok + outcome.failed:
-        from op4ksr_bench.results import merge_when_complete
-
         try:
             merged = merge_when_complete(base, shard[1])
         except ValueError as error:  # a shard's files are damaged or hostile: the shards stay as they are
@@ -487,8 +346,6 @@ def _check_run_folder(results_root: Path, folder: Path) -> None:
     Raises:
         UnsafePathError: one line naming the link.
     """
-    from op4ksr_bench.safepaths import resolve_inside
-
     resolve_inside(Path(results_root), Path(folder).relative_to(results_root).as_posix(), "results folder")
     for name in ("samples.jsonl", "run.json", "images", "work"):
         resolve_inside(Path(folder), name, f"run folder {folder}")
@@ -496,8 +353,6 @@ def _check_run_folder(results_root: Path, folder: Path) -> None:
 
 def _output_path(folder: Path, row: dict[str, Any]) -> Path | None:
     """The row's output file inside ``folder`` (None when the row names none, or a path outside or via a link)."""
-    from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
-
     if not row.get("output"):
         return None
     try:
@@ -513,9 +368,6 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> lis
     Torn or damaged lines anywhere in ``samples.jsonl`` and rows holding NaN/Infinity are dropped (named through
     ``echo``), so their images are redone.
     """
-    from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.results import scan_samples, write_samples
-
     path = folder / "samples.jsonl"
     scan = scan_samples(path)
     for problem in scan.problems:
@@ -545,7 +397,6 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> lis
 
 def _warm_up(method, lr_path: Path, image_id: str, device: str, echo) -> None:
     from op4ksr_bench.imageio import read_image, to_tensor
-    from op4ksr_bench.methods.profiling import synchronize
 
     try:
         array = read_image(lr_path)[:WARMUP_SIZE, :WARMUP_SIZE]
@@ -568,9 +419,7 @@ def _process(built, index: int, entry: dict[str, Any], job: ImageJob) -> SampleR
 
 def _attempt(built, entry: dict[str, Any], row: SampleRow, job: ImageJob) -> SampleRow:
     """The steps of :func:`_process`; returns ``row`` with what they found (``ok`` only if all succeeded)."""
-    from op4ksr_bench.atomic import atomic_write_bytes
     from op4ksr_bench.imageio import encode_png, from_tensor, read_image, to_tensor
-    from op4ksr_bench.methods.profiling import PeakMemory, synchronize
     from op4ksr_bench.metrics.scoring import score_files
 
     method, device, folder, image_id = job.method, job.device, job.folder, row.id
@@ -624,8 +473,6 @@ def _check_input(path: Path, expected: str | None) -> None:
     Raises:
         ManifestError: the bytes differ from the build (one line naming the file and what to do).
     """
-    from op4ksr_bench.atomic import sha256_file
-
     try:
         actual = sha256_file(path)
     except OSError as error:
@@ -659,14 +506,3 @@ def _finish(run: RunRecord, folder: Path, outcome: SuiteOutcome, selected_ids: l
         outcome.summary = run.summary
     run.write(folder)
     return run
-
-
-def cli_merge(*, runs: list[Path], out: Path | None) -> None:
-    """The ``merge`` command: join shard run folders into one run."""
-    from op4ksr_bench.results import merge_runs
-
-    try:
-        merged = merge_runs(list(runs), out)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
-    typer.echo(f"merged {len(runs)} shards -> {merged}")

@@ -14,7 +14,7 @@ import torch
 from op4ksr_bench.methods.factory import create_method
 from op4ksr_bench.methods.profiling import PeakMemory
 from op4ksr_bench.results import load_run
-from op4ksr_bench.runner import cli_run
+from op4ksr_bench.run_commands import cli_run
 
 
 def test_benchmark_runner_overhead(bench_env, benchmark, tmp_path):

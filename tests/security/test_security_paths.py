@@ -136,7 +136,7 @@ def test_merge_never_deletes_or_links_a_file_a_row_names(bench, tools, hostile):
     with pytest.raises(UnsafePathError, match="must be relative|symbolic link"):
         merge_runs(shards)
     with pytest.raises(UsageError, match="must be relative|symbolic link"):
-        from op4ksr_bench.runner import cli_merge
+        from op4ksr_bench.run_commands import cli_merge
 
         cli_merge(runs=shards, out=None)
     # the automatic merge of the last shard reports and leaves everything as it was
