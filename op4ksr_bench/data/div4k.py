@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from op4ksr_bench.atomic import atomic_write_bytes, sha256_file
-from op4ksr_bench.data.sources import IMAGE_SUFFIXES, slug
+from op4ksr_bench.data.sources import slug
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError, UsageError
+from op4ksr_bench.imagefiles import is_image_file
 from op4ksr_bench.imageio import encode_png, read_image
 
 LR_NAMES = ("lr", "lq", "input", "inputs", "low", "lr_x16", "lrx16")
@@ -37,7 +38,7 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
 def _images(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             found[_TAG.sub("", path.stem) or path.stem] = path
     return found
 

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+from op4ksr_bench.imagefiles import is_image_file
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class FolderSource(Source):
         licence = self._licence()
         items = []
         for path in sorted(self.folder.rglob("*")):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if not is_image_file(path):
                 continue
             relative = path.relative_to(self.folder).as_posix()
             width, height = header_size(path)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, get_args
 import yaml
 
 from op4ksr_bench.errors import UsageError
+from op4ksr_bench.imagefiles import is_image_file
 from op4ksr_bench.methods.base import Family, Method, MethodCard
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 CARD_KEYS = ("display_name", "paper", "licence", "family", "steps", "patch_free", "default_tile", "default_overlap")
 
 
@@ -77,7 +77,7 @@ def index_outputs(folder: Path) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             if path.stem in found:
                 raise UsageError(f"{folder}: {found[path.stem].name} and {path.name} both match id {path.stem!r}")
             found[path.stem] = path

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from op4ksr_bench.errors import UsageError, WeightsMissingError
 from op4ksr_bench.methods.base import Method, MethodCard, WeightRef
+from op4ksr_bench.methods.dtypes import check_dtype, torch_dtype
 
 if TYPE_CHECKING:
     import torch
 
 PAD_MODES = ("reflect", "none")
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
 def shipped_checkpoint() -> Path:
@@ -97,8 +97,7 @@ class Op4ksrMethod(Method):
 
         if pad not in PAD_MODES:
             raise UsageError(f"op4ksr: pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
-        if dtype not in DTYPES:
-            raise UsageError(f"op4ksr: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        check_dtype(dtype)
         if rfr_mode is not None and rfr_mode not in RFR_MODES:
             raise UsageError(f"op4ksr: rfr_mode must be one of {', '.join(RFR_MODES)}, got {rfr_mode!r}")
         folder = Path(weights).expanduser() if weights else shipped_checkpoint()
@@ -114,9 +113,7 @@ class Op4ksrMethod(Method):
             overrides["rfr_scale"] = float(rfr_scale)
         self.weights_folder = folder
         self.pad = pad
-        self.model = OP4KSR.from_pretrained(
-            folder, overrides=overrides, dtype=getattr(torch, DTYPES[dtype]), device=device
-        ).eval()
+        self.model = OP4KSR.from_pretrained(folder, overrides=overrides, dtype=torch_dtype(dtype), device=device).eval()
         if self.model.config.scale != scale:
             raise UsageError(f"op4ksr: the weights in {folder} are for x{self.model.config.scale}, not x{scale}")
 

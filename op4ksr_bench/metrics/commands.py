@@ -24,9 +24,9 @@ from typing import Any
 from op4ksr_bench import __version__, paths
 from op4ksr_bench.atomic import atomic_write_text, sha256_file
 from op4ksr_bench.errors import Op4ksrError, UsageError
+from op4ksr_bench.imagefiles import IMAGE_SUFFIXES, is_image_file
 from op4ksr_bench.stats import CI_METHOD
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 FORMATS = ("table", "json", "csv")
 ROW_FIELDS = ("id", "status", "reason")
 """Keys of a per-image row that are not metric values."""
@@ -77,7 +77,7 @@ def image_files(folder: Path) -> dict[str, Path]:
         raise UsageError(f"{folder} is not a folder")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             if path.stem in found:
                 raise UsageError(
                     f"{folder} holds two images named {path.stem!r} ({found[path.stem].name}, {path.name})"
