@@ -27,6 +27,7 @@ import yaml
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.imagefiles import is_image_file
+from op4ksr_bench.licences import is_non_commercial
 from op4ksr_bench.methods.base import Family, Method, MethodCard
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CARD_KEYS = ("display_name", "paper", "licence", "family", "steps", "patch_free", "default_tile", "default_overlap")
+CARD_KEYS = (
+    "display_name", "paper", "licence", "non_commercial", "family", "steps", "patch_free", "default_tile",
+    "default_overlap",
+)  # fmt: skip
 
 
 def read_folder_card(folder: Path) -> MethodCard:
@@ -60,6 +64,7 @@ def read_folder_card(folder: Path) -> MethodCard:
         display_name=str(fields.get("display_name", folder.name)),
         paper=str(fields.get("paper", "")),
         licence=str(fields.get("licence", "unknown")),
+        non_commercial=bool(fields.get("non_commercial", is_non_commercial(str(fields.get("licence", ""))))),
         family=family,
         steps=int(fields.get("steps", 0)),
         patch_free=bool(fields.get("patch_free", True)),

@@ -24,7 +24,6 @@ from op4ksr_bench.safepaths import displayable, is_number
 
 logger = logging.getLogger(__name__)
 
-NON_COMMERCIAL = re.compile(r"non[- ]?commercial|\bnc\b|-nc-|-nc$", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -34,11 +33,6 @@ def slugify(text: str, limit: int = 60) -> str:
     if slug != text:
         slug += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
     return slug
-
-
-def is_non_commercial(licence: str | None) -> bool:
-    """True if a licence string restricts commercial use (``CC-BY-NC-4.0``, ``non-commercial``, ...)."""
-    return bool(licence) and bool(NON_COMMERCIAL.search(licence))
 
 
 @dataclass(frozen=True)
