@@ -52,7 +52,7 @@ def _measure(method, image: torch.Tensor) -> tuple[float, int | None]:
 
 @pytest.mark.parametrize("size", [512])
 def test_benchmark_bicubic_tiled_vs_untiled(benchmark, size):
-    """512x512 -> 2048x2048 bicubic, untiled vs tile 512 / overlap 64 / gaussian (1024: measure_tiling.py)."""
+    """512x512 -> 2048x2048 bicubic, untiled vs tile 512 / overlap 64 / gaussian (1024: benchmarks/measure_tiling.py)."""
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     untiled = create_method("bicubic")
     tiled = create_method("bicubic", options={"tile": 512, "overlap": 64, "blend": "gaussian"})
@@ -70,7 +70,7 @@ def test_benchmark_bicubic_tiled_vs_untiled(benchmark, size):
 
 @pytest.mark.slow
 def test_benchmark_realesrgan_tiled_vs_untiled(benchmark):
-    """Real-ESRGAN x4plus on 128x128 -> 512x512 (the 1024x1024 case is measured by docs/methods/measure_tiling.py)."""
+    """Real-ESRGAN x4plus on 128x128 -> 512x512 (the 1024x1024 case is measured by benchmarks/measure_tiling.py)."""
     from op4ksr_bench.methods.realesrgan import fetch_realesrgan_x4plus
 
     fetch_realesrgan_x4plus()
