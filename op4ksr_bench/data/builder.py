@@ -52,22 +52,6 @@ class Progress(Protocol):
     def log(self, text: str) -> None: ...
 
 
-class NullProgress:
-    """Progress sink that records log lines (tests, library use)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, description: str, total: int | None) -> Any:
-        return description
-
-    def advance(self, task: Any, amount: int = 1) -> None:
-        return None
-
-    def log(self, text: str) -> None:
-        self.lines.append(text)
-
-
 @dataclass(frozen=True)
 class BuildResult:
     """Outcome of one suite: ``status`` is ``built``, ``skipped`` (already built) or ``imported``."""

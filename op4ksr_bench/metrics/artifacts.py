@@ -157,12 +157,6 @@ def _line_sums(energy: np.ndarray, stride: int, phase: int) -> tuple[float, floa
     return boundary_total, control_total, used
 
 
-def seam_score(grey: np.ndarray, stride: int) -> float | None:
-    """Seam score of an 8-bit grey image at tile ``stride`` (see :class:`Seam`); None if no boundary has a control."""
-    columns, rows = boundary_energy(grey)
-    return _seam_from_energy(columns, rows, stride)
-
-
 def _seam_from_energy(columns: np.ndarray, rows: np.ndarray, stride: int) -> float | None:
     phase = control_phase(stride)
     if phase is None:
