@@ -186,7 +186,7 @@ def produce_photo(items: list[PlanItem], task: str, scale: int, degradation: dic
         entry: dict[str, Any] = {
             "id": item.id, "lr": None, "hr": None, "lr_sha256": None, "hr_sha256": None, "lr_width": None,
             "lr_height": None, "hr_width": None, "hr_height": None, "source": item.photo.source,
-            "original_path": item.photo.original_path, "license": item.photo.license,
+            "original_path": item.photo.original_path, "license": item.photo.licence,
             "attribution": item.photo.attribution, "crop": dict(box), "degradation": None,
             "source_sha256": source_digest,
         }  # fmt: skip

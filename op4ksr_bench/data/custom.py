@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from op4ksr_bench.data.sources import declared_licence
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError, UsageError
 from op4ksr_bench.imagefiles import is_image_file
@@ -189,7 +190,7 @@ def import_pairs(spec: SuiteSpec, data_dir: Path, force: bool, progress):
             raise ManifestError(f"pairs: {image_id} unreadable ({error})") from error
         entry.update(
             source="pairs (user's LR/HR folders)", original_path=f"{lr_path.name} | {hr_path.name}",
-            license=str(spec.source.get("license", "unknown")), attribution=str(spec.source.get("attribution", "")),
+            license=declared_licence(spec.source), attribution=str(spec.source.get("attribution", "")),
             crop=None, degradation=None, source_sha256=None,
         )  # fmt: skip
         entries.append(entry)
