@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.atomic import append_line, atomic_write_bytes, sha256_file
+from op4ksr_bench.console import throughput
 from op4ksr_bench.data.custom import built_suite_names, is_built_here
 from op4ksr_bench.data.manifest import BuiltSuite
 from op4ksr_bench.data.suites import load_suite_spec, suite_names
@@ -315,13 +316,10 @@ def run_suite(
         with Heartbeat(echo, label, heartbeat_seconds, progress=lambda: method_progress(method)):
             row = _process(built, index, entry, job)
         append_line(folder / "samples.jsonl", row.to_line())
-        elapsed = time.perf_counter() - session_start
-        rate = number / elapsed if elapsed > 0 else 0.0
-        eta = (len(pending) - number) / rate if rate > 0 else 0.0
         took = f"{row.seconds:.2f}s" if isinstance(row.seconds, float) else "-"
         status = row.status if row.status == "ok" else f"FAILED ({row.reason})"
         echo(f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']} {status} {took} "
-             f"| {rate * 60:.1f} img/min, ETA {eta:.0f}s")  # fmt: skip
+             f"| {throughput(number, len(pending), time.perf_counter() - session_start)}")  # fmt: skip
     session_seconds = time.perf_counter() - session_start
     run = replace(
         run,

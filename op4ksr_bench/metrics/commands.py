@@ -23,6 +23,7 @@ from typing import Any
 
 from op4ksr_bench import __version__, paths
 from op4ksr_bench.atomic import atomic_write_text, sha256_file
+from op4ksr_bench.console import text_table, throughput
 from op4ksr_bench.errors import Op4ksrError, UsageError
 from op4ksr_bench.imagefiles import IMAGE_SUFFIXES, is_image_file
 from op4ksr_bench.stats import CI_METHOD
@@ -63,7 +64,7 @@ def ls_metrics() -> None:
                 status,
             )
         )
-    print(_text_table(header, rows))
+    print(text_table(header, rows))
     if any(row[-1].startswith("MISSING") for row in rows):
         print("\nMissing weights: `op4ksr-bench weights list` says where each file goes and how to obtain it.")
 
@@ -324,11 +325,8 @@ def summarize_rows(per_image: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def _progress(done: int, total: int, started: float, stem: str, cached: bool) -> None:
-    elapsed = time.monotonic() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 else 0.0
     note = " (cached)" if cached else ""
-    print(f"[{done}/{total}] {stem}{note}  {rate:.2f} img/s  ETA {eta:.0f}s", file=sys.stderr)
+    print(f"[{done}/{total}] {stem}{note} | {throughput(done, total, time.monotonic() - started)}", file=sys.stderr)
 
 
 def _format_value(value: Any) -> str:
@@ -393,19 +391,9 @@ def _render(
     )
     rows.append(("median", *(_format_value(summary["median"].get(name)) for name in headline)))
     rows.append(("n", *(str(summary["count"].get(name, 0)) for name in headline)))
-    text = _text_table(("id", *headline), rows) + "\n"
+    text = text_table(("id", *headline), rows) + "\n"
     failed = [row for row in per_image if row["status"] != "ok"]
     if failed:
         text += f"\n{len(failed)} failed (means are over the {scored} scored images):\n"
         text += "".join(f"  {row['id']}: {row['reason']}\n" for row in failed)
     return text
-
-
-def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * width for width in widths))
-    lines += [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.report.sitepaths import redact, redact_text
-from op4ksr_bench.results import load_run, process_start
+from op4ksr_bench.results import SAMPLE_TIMING_FIELDS, load_run, process_start
 from op4ksr_bench.safepaths import displayable, is_number
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def process_state(process: Any) -> str:
 
 STATISTICS = ("mean", "median", "std", "count", "min", "max", "ci_low", "ci_high")
 """Summary fields that must be numbers (anything else there is shown as ``-`` with a note)."""
-SAMPLE_NUMBERS = ("seconds", "peak_memory_bytes", "score_seconds", "wall_seconds")
+SAMPLE_NUMBERS = SAMPLE_TIMING_FIELDS  # the per-image numbers a row may hold besides its metrics
 
 
 def _describe(value: Any) -> str:
