@@ -19,7 +19,7 @@ def check_same_size(pred: Any, ref: Any, pred_name: str = "prediction", ref_name
     if pred.shape != ref.shape:
         raise ImageError(
             f"{pred_name} is {pred.shape[1]}x{pred.shape[0]} but {ref_name} is {ref.shape[1]}x{ref.shape[0]}; "
-            "full-reference metrics need images of the same size (nothing is resized)"
+            "full-reference metrics need equal sizes (nothing is resized)"
         )
 
 
