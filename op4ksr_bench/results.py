@@ -142,8 +142,9 @@ class RunRecord:
 
     ``suite``, ``method``, ``metrics``, ``environment`` and the like are the JSON objects described in the
     module docstring; :meth:`tallied` fills ``counts``, ``summary`` and ``timing`` from the rows. ``merged_from``
-    is written only by a merge; ``extra`` holds the fields of an older record this version does not declare,
-    written back as they were.
+    is written only by a merge; ``extra`` holds the fields of a record this version does not declare, written
+    back as they were, and ``absent`` the declared fields an older record lacked: they stay unwritten while they
+    hold their default, so reading and writing a record changes no byte of it.
     """
 
     run_id: str
@@ -168,24 +169,30 @@ class RunRecord:
     timing: dict[str, dict[str, Any]] = field(default_factory=dict)
     merged_from: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    absent: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     schema: str = RUN_SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``run.json``."""
         record = dict(self.extra)
         for item in fields(self):
-            if item.name != "extra" and not (item.name == "merged_from" and self.merged_from is None):
-                record[item.name] = getattr(self, item.name)
+            value = getattr(self, item.name)
+            if item.name in ("extra", "absent") or (item.name == "merged_from" and value is None):
+                continue
+            if item.name in self.absent and value == _default(item):
+                continue
+            record[item.name] = value
         return record
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> RunRecord:
         """A record read from a (validated, see :func:`validate_run`) ``run.json`` object, copied deeply."""
         record = json.loads(json.dumps(record))
-        declared = {item.name for item in fields(cls)} - {"extra"}
+        declared = {item.name for item in fields(cls)} - {"extra", "absent"}
         return cls(
             **{key: value for key, value in record.items() if key in declared},
             extra={key: value for key, value in record.items() if key not in declared},
+            absent=frozenset(declared - set(record)),
         )
 
     def tallied(self, samples: list[dict[str, Any]], total: int, *, settle: bool) -> RunRecord:
@@ -199,6 +206,11 @@ class RunRecord:
     def write(self, folder: Path) -> None:
         """Write ``<folder>/run.json`` atomically."""
         write_json(Path(folder) / "run.json", self.to_dict())
+
+
+def _default(item: Any) -> Any:
+    """The default value of dataclass field ``item`` (a fresh one for a default factory)."""
+    return item.default_factory() if callable(item.default_factory) else item.default
 
 
 def previous_run_facts(path: Path, warn) -> dict[str, Any]:
