@@ -230,7 +230,7 @@ def run_method(
     ] = False,
 ) -> None:
     """Run a method on suites: infer, save 8-bit PNGs, score, record speed and memory. Resumes by default."""
-    from op4ksr_bench.runner import cli_run as run
+    from op4ksr_bench.run_commands import cli_run as run
 
     run(
         method=method, suite=suite, data=data, results=results, metrics=metrics, opts=opt or [], device=device,
@@ -244,7 +244,7 @@ def merge(
     out: Annotated[Path | None, typer.Option("--out", help="Merged run folder (default: beside the shards).")] = None,
 ) -> None:
     """Merge the shard runs of one method and suite into one run."""
-    from op4ksr_bench.runner import cli_merge as run
+    from op4ksr_bench.run_commands import cli_merge as run
 
     run(runs=runs, out=out)
 

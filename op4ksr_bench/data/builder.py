@@ -53,22 +53,6 @@ class Progress(Protocol):
     def log(self, text: str) -> None: ...
 
 
-class NullProgress:
-    """Progress sink that records log lines (tests, library use)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, description: str, total: int | None) -> Any:
-        return description
-
-    def advance(self, task: Any, amount: int = 1) -> None:
-        return None
-
-    def log(self, text: str) -> None:
-        self.lines.append(text)
-
-
 @dataclass(frozen=True)
 class BuildResult:
     """Outcome of one suite: ``status`` is ``built``, ``skipped`` (already built) or ``imported``."""
@@ -203,7 +187,7 @@ def produce_photo(items: list[PlanItem], task: str, scale: int, degradation: dic
         entry: dict[str, Any] = {
             "id": item.id, "lr": None, "hr": None, "lr_sha256": None, "hr_sha256": None, "lr_width": None,
             "lr_height": None, "hr_width": None, "hr_height": None, "source": item.photo.source,
-            "original_path": item.photo.original_path, "license": item.photo.license,
+            "original_path": item.photo.original_path, "license": item.photo.licence,
             "attribution": item.photo.attribution, "crop": dict(box), "degradation": None,
             "source_sha256": source_digest,
         }  # fmt: skip

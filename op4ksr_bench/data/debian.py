@@ -32,10 +32,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Photo:
-    """One catalogued photograph: ``member`` is its path inside the package; ``license`` must match copyright."""
+    """One catalogued photograph: ``member`` is its path inside the package; ``licence`` must match copyright."""
 
     member: str
-    license: str
+    licence: str
     attribution: str
 
 
@@ -48,11 +48,11 @@ class Package:
     photos: tuple[Photo, ...]
 
 
-def _photos(folder: str, names: list[str], license: str, attribution: str | dict[str, str]) -> tuple[Photo, ...]:
+def _photos(folder: str, names: list[str], licence: str, attribution: str | dict[str, str]) -> tuple[Photo, ...]:
     photos = []
     for name in names:
         credit = attribution[name] if isinstance(attribution, dict) else attribution
-        photos.append(Photo(f"{folder}/{name}", license, credit))
+        photos.append(Photo(f"{folder}/{name}", licence, credit))
     return tuple(photos)
 
 
@@ -329,10 +329,10 @@ class DebianSource(Source):
             self._packages.append(info)
             for photo in package.photos:
                 declared = licence_for(stanzas, photo.member)
-                if declared != photo.license:
+                if declared != photo.licence:
                     raise ManifestError(
                         f"{package.name}: copyright file gives {declared!r} for {photo.member}, the catalogue says "
-                        f"{photo.license!r}; check the package's licence and update op4ksr_bench/data/debian.py"
+                        f"{photo.licence!r}; check the package's licence and update op4ksr_bench/data/debian.py"
                     )
                 path = target / (photo.member + ".jpg" if photo.member.endswith(".edj") else photo.member)
                 width, height = header_size(path)
@@ -341,7 +341,7 @@ class DebianSource(Source):
                         id=photo_id(package, photo),
                         source=f"debian:{package.name}={info['version']}",
                         original_path=photo.member,
-                        license=photo.license,
+                        licence=photo.licence,
                         attribution=photo.attribution,
                         path=str(path),
                         width=width,

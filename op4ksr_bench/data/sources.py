@@ -18,8 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+from op4ksr_bench.imagefiles import is_image_file
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class SourceImage:
         id: Stable, file-name-safe identifier (lowercase letters, digits, ``-``).
         source: The source spec and part (``debian:lomiri-wallpapers-16.04``, ``folder:/photos``, ``hf:NAME``).
         original_path: Path inside the package, folder or dataset.
-        license: SPDX-like licence string.
+        licence: SPDX-like licence string (the manifest's ``license`` field).
         attribution: Author / copyright line.
         path: Local file holding the image (for ``.edj`` photographs: the JPEG stream cut from the container).
         width: Width in pixels read from the header (before EXIF rotation), or 0 if unknown.
@@ -40,11 +39,16 @@ class SourceImage:
     id: str
     source: str
     original_path: str
-    license: str
+    licence: str
     attribution: str
     path: str
     width: int = 0
     height: int = 0
+
+
+def declared_licence(source: dict) -> str:
+    """The licence a suite's ``source`` section declares: ``licence``, or ``license`` (older suite files)."""
+    return str(source.get("licence", source.get("license", "unknown")))
 
 
 def slug(text: str) -> str:
@@ -139,7 +143,7 @@ class FolderSource(Source):
         licence = self._licence()
         items = []
         for path in sorted(self.folder.rglob("*")):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if not is_image_file(path):
                 continue
             relative = path.relative_to(self.folder).as_posix()
             width, height = header_size(path)
@@ -148,7 +152,7 @@ class FolderSource(Source):
                     id=slug(Path(relative).with_suffix("").as_posix()),
                     source=self.spec,
                     original_path=relative,
-                    license=licence,
+                    licence=licence,
                     attribution="",
                     path=str(path),
                     width=width,
@@ -242,7 +246,7 @@ class HuggingFaceSource(Source):
                     id=f"{slug(Path(self.dataset).name or self.dataset)[:40]}-{index:06d}",
                     source=self.spec,
                     original_path=str(value.get("path") or f"{self.split}[{index}]"),
-                    license=licence,
+                    licence=licence,
                     attribution=attribution[0][:200] if attribution else "",
                     path=str(target),
                     width=width,

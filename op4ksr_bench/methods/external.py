@@ -141,6 +141,7 @@ class ExternalCard:
             display_name=self.display_name,
             paper=self.paper,
             licence=self.licence,
+            non_commercial=bool(self.non_commercial),
             family=self.family,  # type: ignore[arg-type]
             steps=int(self.steps),
             patch_free=bool(self.patch_free),

@@ -14,6 +14,7 @@ import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_reference
 
 DEFAULT_PERIODS = (8, 16, 32, 64)  # mirrors periodicity.DEFAULT_PERIODS without importing torch here
 
@@ -100,10 +101,7 @@ class DPAS(_Periodicity):
     kind: ClassVar = "FR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
-        if ref is None:
-            raise ImageError("dpas is a full-reference metric and needs a reference image")
-        if pred.shape != ref.shape:
-            raise ImageError(f"dpas: prediction {pred.shape[:2]} and reference {ref.shape[:2]} differ in size")
+        check_reference(self.name, pred, ref)
         predicted, reference = self._report(pred), self._report(ref)
         values = {self.name: predicted.value - reference.value}
         values.update(
@@ -168,12 +166,6 @@ def _line_sums(energy: np.ndarray, stride: int, phase: int) -> tuple[float, floa
         control_total += float(np.mean(energy[np.asarray(controls) - 1]))
         used += 1
     return boundary_total, control_total, used
-
-
-def seam_score(grey: np.ndarray, stride: int) -> float | None:
-    """Seam score of an 8-bit grey image at tile ``stride`` (see :class:`Seam`); None if no boundary has a control."""
-    columns, rows = boundary_energy(grey)
-    return _seam_from_energy(columns, rows, stride)
 
 
 def _seam_from_energy(columns: np.ndarray, rows: np.ndarray, stride: int) -> float | None:

@@ -33,6 +33,7 @@ import numpy as np
 from op4ksr_bench.errors import ImageError
 from op4ksr_bench.metrics import memo
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_same_size
 
 DATA_RANGE = 255.0
 SSIM_SIGMA = 1.5
@@ -79,7 +80,7 @@ def _y_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``; ``inf`` for identical images."""
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     if pred.dtype == np.uint8 and ref.dtype == np.uint8:
         import cv2
 
@@ -107,7 +108,7 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
 
 def _ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float, first: SsimStatistics | None = None) -> float:
     """MS-SSIM; ``first`` is the full-resolution pass if already computed (``_ssim_statistics(pred, ref)``)."""
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     _check_ms_ssim_size(pred)
     x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
@@ -129,14 +130,6 @@ def _check_ms_ssim_size(image: np.ndarray) -> None:
     if min(image.shape[:2]) < minimum:
         raise ImageError(
             f"ms-ssim needs images of at least {minimum}x{minimum} px, got {image.shape[1]}x{image.shape[0]}"
-        )
-
-
-def _check_pair(pred: np.ndarray, ref: np.ndarray) -> None:
-    if pred.shape != ref.shape:
-        raise ImageError(
-            f"prediction is {pred.shape[1]}x{pred.shape[0]} but the reference is {ref.shape[1]}x{ref.shape[0]}; "
-            "full-reference metrics need images of the same size (nothing is resized)"
         )
 
 
@@ -162,7 +155,7 @@ def _ssim_statistics(
     """One SSIM pass over ``H x W`` or ``H x W x C`` images (any real dtype), strip by strip in float32."""
     import cv2
 
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     height, width = pred.shape[:2]
     pad = SSIM_WINDOW // 2
     if height <= 2 * pad or width <= 2 * pad:
@@ -259,7 +252,7 @@ class _Fidelity(Metric):
         """Border-cropped pair in the metric's colour space (Y computed once per image object, shared)."""
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         if self.colour == "y":
             shared = memo.current()
             return tuple(  # type: ignore[return-value]
@@ -276,7 +269,7 @@ class _Fidelity(Metric):
         """The full-resolution SSIM pass of the pair, shared by ``ssim`` and ``ms-ssim`` (same colour and crop)."""
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         key = ("ssim-pass", self.colour, self.crop_border)
         return memo.current().get((pred, ref), key, lambda: _ssim_statistics(*self._prepare(pred, ref), DATA_RANGE))
 
@@ -383,7 +376,7 @@ class SSIMOfficial(_Fidelity):
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         pair = [rgb_to_gray(crop_border(image, self.crop_border)) for image in (pred, ref)]
         if self.downsample:
             pair = [matlab_downsample(image) for image in pair]

@@ -33,8 +33,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from op4ksr_bench.errors import ImageError, WeightsMissingError
+from op4ksr_bench.errors import WeightsMissingError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_reference
+from op4ksr_bench.tilegrid import tile_starts
 from op4ksr_bench.weights import WeightFile
 
 logger = logging.getLogger(__name__)
@@ -229,24 +231,14 @@ def ensure_clip_importable() -> None:
     sys.modules["pkg_resources"] = shim
 
 
-def tile_origins(length: int, tile: int) -> list[int]:
-    """Tile starts covering ``[0, length)``: multiples of ``tile``, the last one aligned to the end."""
-    if length <= tile:
-        return [0]
-    origins = list(range(0, length - tile + 1, tile))
-    if origins[-1] + tile < length:
-        origins.append(length - tile)
-    return origins
-
-
 def tiles(height: int, width: int, tile: int | None) -> list[tuple[int, int, int, int]]:
     """``(y, x, h, w)`` of every tile of the ``tiled-mean`` policy (one whole-image tile when ``tile`` is None)."""
     if tile is None:
         return [(0, 0, height, width)]
     return [
         (y, x, min(tile, height), min(tile, width))
-        for y in tile_origins(height, tile)
-        for x in tile_origins(width, tile)
+        for y in tile_starts(height, tile, tile)
+        for x in tile_starts(width, tile, tile)
     ]
 
 
@@ -292,10 +284,7 @@ class LearnedMetric(Metric):
         from op4ksr_bench.metrics.fidelity import crop_border
 
         if self.kind == "FR":
-            if ref is None:
-                raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-            if ref.shape != pred.shape:
-                raise ImageError(f"{self.name}: prediction {pred.shape[:2]} and reference {ref.shape[:2]} differ")
+            check_reference(self.name, pred, ref)
             pred, ref = crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
         height, width = pred.shape[:2]
         scores = []

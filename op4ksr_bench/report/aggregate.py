@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from op4ksr_bench.licences import is_non_commercial
 from op4ksr_bench.report import ranking
-from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, slugify
+from op4ksr_bench.report.runs import LoadedRun, SkippedRun, slugify
 from op4ksr_bench.safepaths import displayable
 from op4ksr_bench.stats import bootstrap_ci
 

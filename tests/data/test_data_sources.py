@@ -19,7 +19,7 @@ def test_folder_source_is_recursive_sorted_and_licensed(photo_folder):
     items = FolderSource(photo_folder).list_images()
     assert len(items) == 8 and [item.id for item in items] == sorted(item.id for item in items)
     assert any(item.original_path.startswith("sub/") for item in items)
-    assert all(item.license.startswith("see LICENSE: CC0-1.0") for item in items)
+    assert all(item.licence.startswith("see LICENSE: CC0-1.0") for item in items)
     first = items[0]
     assert load_source_image(first).shape == (first.height, first.width, 3)
     with pytest.raises(UsageError, match="is not a folder"):

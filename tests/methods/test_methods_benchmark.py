@@ -1,6 +1,6 @@
 """Timed side by side (``make bench``): the converted methods' torch and ncnn backends on the same real crop.
 
-The reported figures (larger inputs, FLOP rates) come from docs/methods/measure_cpu_speed.py."""
+The reported figures (larger inputs, FLOP rates) come from benchmarks/measure_cpu_speed.py."""
 
 from __future__ import annotations
 
