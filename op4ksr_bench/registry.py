@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from op4ksr_bench.errors import UsageError
 
 T = TypeVar("T")
+_REQUIRED: Any = object()
 
 
 class Registry(Generic[T]):
@@ -47,22 +48,37 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, default: Any = _REQUIRED) -> T:
         """Return the object for ``name``, importing it if it was registered lazily.
 
+        Args:
+            name: A registered name.
+            default: Returned for an unregistered name (mapping style); without it such a name raises.
+
         Raises:
-            UsageError: ``name`` is not registered; the message lists the closest names.
+            UsageError: ``name`` is not registered and no default is given; the message lists the closest names.
         """
         if name not in self._entries:
+            if default is not _REQUIRED:
+                return default
             raise UsageError(self.unknown_message(name))
         target = self._entries[name]
-        if isinstance(target, str):
+        if isinstance(target, str):  # resolved on every call (imports are cached by Python): the registry never changes
             module_name, _, attribute = target.partition(":")
-            target = getattr(importlib.import_module(module_name), attribute)
-            self._entries[name] = target
+            return getattr(importlib.import_module(module_name), attribute)
         return target
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __setitem__(self, name: str, target: T | str) -> None:
+        """Replace or add an entry outright (tests substitute entries with ``monkeypatch.setitem``)."""
+        self._entries[name] = target
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())}."
+        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names()) or '(none)'}."

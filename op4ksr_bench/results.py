@@ -1,4 +1,5 @@
-"""The results schema and its I/O.
+"""The run record: ``run.json`` (:class:`RunRecord`) and ``samples.jsonl`` (:class:`SampleRow`), written, read,
+validated, summarised and merged here; the environment record (:func:`environment_record`) is made here too.
 
 Layout: ``<results>/<suite>@v<version>/<method-slug>/<run-id>/`` holding
 
@@ -28,12 +29,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import platform
+import socket
 import statistics
-from dataclasses import dataclass, field
+import subprocess
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from op4ksr_bench.atomic import atomic_write_text
+from op4ksr_bench.atomic import atomic_write_text, sha256_file
+from op4ksr_bench.safepaths import check_image_id, copy_verified, resolve_inside
+from op4ksr_bench.stats import bootstrap_ci, finite, mode
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +103,138 @@ def validate_sample(sample: Any) -> list[str]:
         if value is not None and not isinstance(value, int | float):
             errors.append(f"sample {sample['id']}: metric {key} is {type(value).__name__}, not a number")
     return errors
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """One line of ``samples.jsonl`` (the fields are described in the module docstring).
+
+    A row starts ``failed`` with no reason; the runner replaces fields as the image gets through each step.
+    """
+
+    id: str
+    index: int
+    timing: str
+    lr_sha256: str | None = None
+    hr_sha256: str | None = None
+    status: str = "failed"
+    reason: str | None = None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    score_seconds: float | None = None
+    wall_seconds: float | None = None
+    output: str | None = None
+    output_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this row (every field, nulls included)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    def to_line(self) -> str:
+        """The row as one ``samples.jsonl`` line (sorted keys, no NaN), without the newline."""
+        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """``run.json``: what was run (suite, method, metrics, seed, selection), where and how, and what came out.
+
+    ``suite``, ``method``, ``metrics``, ``environment`` and the like are the JSON objects described in the
+    module docstring; :meth:`tallied` fills ``counts``, ``summary`` and ``timing`` from the rows. ``merged_from``
+    is written only by a merge; ``extra`` holds the fields of a record this version does not declare, written
+    back as they were, and ``absent`` the declared fields an older record lacked: they stay unwritten while they
+    hold their default, so reading and writing a record changes no byte of it.
+    """
+
+    run_id: str
+    suite: dict[str, Any]
+    method: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    environment: dict[str, Any]
+    seed: int
+    started_at: str
+    wall_seconds: float
+    identity: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+    seed_rule: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    shard: dict[str, int] | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
+    process: dict[str, Any] | None = None
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    merged_from: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    absent: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    schema: str = RUN_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``run.json``."""
+        record = dict(self.extra)
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("extra", "absent") or (item.name == "merged_from" and value is None):
+                continue
+            if item.name in self.absent and value == _default(item):
+                continue
+            record[item.name] = value
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> RunRecord:
+        """A record read from a (validated, see :func:`validate_run`) ``run.json`` object, copied deeply."""
+        record = json.loads(json.dumps(record))
+        declared = {item.name for item in fields(cls)} - {"extra", "absent"}
+        return cls(
+            **{key: value for key, value in record.items() if key in declared},
+            extra={key: value for key, value in record.items() if key not in declared},
+            absent=frozenset(declared - set(record)),
+        )
+
+    def tallied(self, samples: list[dict[str, Any]], total: int, *, settle: bool) -> RunRecord:
+        """This record with counts, summaries and timing of ``samples`` (see :func:`tally`); with ``settle``,
+        ``status`` becomes ``complete`` when nothing is pending, else ``incomplete``."""
+        tallies = tally(samples, total)
+        if settle:
+            tallies["status"] = "complete" if tallies["counts"]["pending"] == 0 else "incomplete"
+        return replace(self, **tallies)
+
+    def write(self, folder: Path) -> None:
+        """Write ``<folder>/run.json`` atomically."""
+        write_json(Path(folder) / "run.json", self.to_dict())
+
+
+def _default(item: Any) -> Any:
+    """The default value of dataclass field ``item`` (a fresh one for a default factory)."""
+    return item.default_factory() if callable(item.default_factory) else item.default
+
+
+def previous_run_facts(path: Path, warn) -> dict[str, Any]:
+    """What a resumed run keeps of the ``run.json`` it extends: ``sessions``, and ``started_at`` and
+    ``wall_seconds`` when they are sound; ``{}`` (the record is rebuilt from the samples) when it is unreadable,
+    which ``warn`` is told in one line."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = " ".join(str(error).split())[:120]
+        warn(f"warning: {path} is unreadable ({type(error).__name__}: {text}); rebuilt from samples.jsonl")
+        return {}
+    if not isinstance(previous, dict):
+        warn(f"warning: {path} is not a JSON object; rebuilt from samples.jsonl")
+        return {}
+    sessions, started, wall = previous.get("sessions"), previous.get("started_at"), previous.get("wall_seconds")
+    return {
+        "sessions": sessions if isinstance(sessions, list) else [],
+        **({"started_at": started} if isinstance(started, str) else {}),
+        **({"wall_seconds": wall} if isinstance(wall, int | float) and math.isfinite(wall) else {}),
+    }
 
 
 @dataclass
@@ -185,24 +324,20 @@ def summarize(values: list[float | None]) -> dict[str, Any]:
 
     ``ci95`` is ``[low, high]`` from :func:`op4ksr_bench.stats.bootstrap_ci` (seeded; None without a value).
     """
-    from op4ksr_bench.stats import bootstrap_ci
-
-    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not finite:
+    kept = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not kept:
         return {"mean": None, "median": None, "std": None, "count": 0, "ci95": None}
     return {
-        "mean": statistics.fmean(finite),
-        "median": statistics.median(finite),
-        "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
-        "count": len(finite),
-        "ci95": bootstrap_ci(finite),
+        "mean": statistics.fmean(kept),
+        "median": statistics.median(kept),
+        "std": statistics.pstdev(kept) if len(kept) > 1 else 0.0,
+        "count": len(kept),
+        "ci95": bootstrap_ci(kept),
     }
 
 
 def summarize_categories(values: list[float | None]) -> dict[str, Any]:
     """The most frequent value (``mode``), how often it occurs (``mode_count``) and ``count``: never a mean."""
-    from op4ksr_bench.stats import finite, mode
-
     found = mode(values)
     if found is None:
         return {"mode": None, "mode_count": 0, "count": 0}
@@ -295,13 +430,18 @@ def load_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return run, samples
 
 
-def counts_and_summaries(run: dict[str, Any], samples: list[dict[str, Any]], total: int) -> None:
-    """Set ``run["counts"]``, ``run["summary"]`` (per metric) and ``run["timing"]`` from ``samples``."""
+def tally(samples: list[dict[str, Any]], total: int) -> dict[str, dict[str, Any]]:
+    """``counts`` (total/ok/failed/pending), ``summary`` (per metric) and ``timing`` (per timing field) of ``samples``.
+
+    ``total`` is the number of selected images; the ones without a row are pending.
+    """
     ok = [sample for sample in samples if sample.get("status") == "ok"]
     failed = [sample for sample in samples if sample.get("status") == "failed"]
-    run["counts"] = {"total": total, "ok": len(ok), "failed": len(failed), "pending": total - len(samples)}
-    run["summary"] = summarize_samples(samples)
-    run["timing"] = {key: summarize([sample.get(key) for sample in ok]) for key in SAMPLE_TIMING_FIELDS}
+    return {
+        "counts": {"total": total, "ok": len(ok), "failed": len(failed), "pending": total - len(samples)},
+        "summary": summarize_samples(samples),
+        "timing": {key: summarize([sample.get(key) for sample in ok]) for key in SAMPLE_TIMING_FIELDS},
+    }
 
 
 def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
@@ -316,9 +456,6 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
         ValueError: the folders are not shards of one configuration, a shard is missing, or ``out`` holds a run
             that is not a merge.
     """
-    from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.safepaths import check_image_id, copy_verified, resolve_inside
-
     loaded = [(Path(folder), *load_run(folder)) for folder in folders]
     if not loaded:
         raise ValueError("no run folders to merge")
@@ -369,27 +506,30 @@ def merge_runs(folders: list[Path], out: Path | None = None) -> Path:
     for source, destination, digest, where in copies:
         if not (destination.is_file() and sha256_file(destination) == digest):
             copy_verified(source, destination, digest, where)
-    run = json.loads(json.dumps(first))
-    run["shard"] = None
-    run["selection"] = {**run.get("selection", {}), "shard": None}
-    run["merged_from"] = [folder.name for folder, _, _ in sorted(loaded, key=lambda item: item[1]["shard"]["index"])]
-    run["started_at"] = min(r["started_at"] for _, r, _ in loaded)
-    run["wall_seconds"] = sum(float(r["wall_seconds"]) for _, r, _ in loaded)
-    run["sessions"] = [session for _, r, _ in loaded for session in r.get("sessions", [])]
-    run["environment"]["devices"] = sorted({r["environment"].get("device", "") for _, r, _ in loaded})
+    record = RunRecord.from_dict(first)
+    record = replace(
+        record,
+        shard=None,
+        selection={**record.selection, "shard": None},
+        merged_from=[folder.name for folder, _, _ in sorted(loaded, key=lambda item: item[1]["shard"]["index"])],
+        started_at=min(r["started_at"] for _, r, _ in loaded),
+        wall_seconds=sum(float(r["wall_seconds"]) for _, r, _ in loaded),
+        sessions=[session for _, r, _ in loaded for session in r.get("sessions", [])],
+        environment={
+            **record.environment,
+            "devices": sorted({r["environment"].get("device", "") for _, r, _ in loaded}),
+        },
+    )
     total = sum(int(r["counts"].get("total", 0)) for _, r, _ in loaded)
-    counts_and_summaries(run, samples, total)
-    run["status"] = "complete" if run["counts"]["pending"] == 0 else "incomplete"
+    record = record.tallied(samples, total, settle=True)
     out.mkdir(parents=True, exist_ok=True)
     write_samples(out / "samples.jsonl", samples)
-    write_json(out / "run.json", run)
+    record.write(out)
     return out
 
 
 def merge_when_complete(base: Path, count: int) -> Path | None:
     """Merge the ``count`` shards of ``base`` into ``base`` once all are complete (one process does it)."""
-    import os
-
     folders = [base.parent / shard_folder_name(base.name, index, count) for index in range(count)]
     for folder in folders:
         try:
@@ -421,7 +561,57 @@ def process_start(pid: int) -> str | None:
 
 def process_record() -> dict[str, Any]:
     """What a running run records about its process (``run.json`` ``process``): pid, host and start time."""
-    import os
-    import socket
-
     return {"pid": os.getpid(), "host": socket.gethostname(), "start": process_start(os.getpid())}
+
+
+def git_sha() -> str | None:
+    """The commit of the package's checkout (``+dirty`` if it has changes), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent
+    if not (root.parent / "pyproject.toml").is_file():  # installed: site-packages may sit in another checkout
+        return None
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
+            timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def environment_record(device: str, dtype: str, memory_kind: str, warmup: str) -> dict[str, Any]:
+    """``run.json`` ``environment``: package, git, python, torch/CUDA versions, the device, the dtype, how peak
+    memory was measured (``memory_kind``, see :mod:`op4ksr_bench.methods.profiling`) and the warm-up rule."""
+    import torch
+
+    import op4ksr_bench
+
+    if device.startswith("cuda"):
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    device_name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return {
+        "package_version": op4ksr_bench.__version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "device": device,
+        "device_name": device_name,
+        "cpu_threads": torch.get_num_threads(),
+        "dtype": dtype,
+        "memory_kind": memory_kind,
+        "warmup": warmup,
+    }

@@ -1,4 +1,4 @@
-"""``op4ksr-bench run`` and ``merge``: infer, save the 8-bit PNG, score the saved file; resumable and sharded.
+"""The run engine: infer, save the 8-bit PNG, score the saved file, record; resumable and sharded.
 
 Per image: read the LR (:mod:`op4ksr_bench.imageio`), seed torch/numpy/random with a seed derived from
 ``--seed`` and the image id (so results do not depend on order or sharding), call the method with the device
@@ -19,36 +19,53 @@ rows it will redo.
 Sharding: ``--shard I/N`` (or ``RANK``/``WORLD_SIZE`` from ``torchrun`` / ``accelerate launch``) runs the images
 whose manifest index is ``I`` modulo ``N`` into ``<run-id>-shardIofN``; the shard that completes last merges
 all shards into ``<run-id>`` (also available as ``op4ksr-bench merge``).
+
+The commands that drive it (``run``, ``merge``) are :mod:`op4ksr_bench.run_commands`; the API is
+:mod:`op4ksr_bench.api`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
+import math
 import random
 import shutil
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import typer
-
-from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
+from op4ksr_bench.atomic import append_line, atomic_write_bytes, sha256_file
+from op4ksr_bench.console import throughput
+from op4ksr_bench.data.custom import built_suite_names, is_built_here
+from op4ksr_bench.data.manifest import BuiltSuite
+from op4ksr_bench.data.suites import load_suite_spec, suite_names
+from op4ksr_bench.errors import ManifestError, Op4ksrError
+from op4ksr_bench.identity import older_runs_with_other_content, run_identity
+from op4ksr_bench.identity import run_id as make_run_id
 from op4ksr_bench.methods.base import check_output
-from op4ksr_bench.methods.profiling import environment_record
+from op4ksr_bench.methods.factory import method_slug
+from op4ksr_bench.methods.profiling import PeakMemory, synchronize
+from op4ksr_bench.metrics import METRICS
 from op4ksr_bench.results import (
-    RUN_SCHEMA,
+    RunRecord,
+    SampleRow,
+    environment_record,
+    merge_when_complete,
+    previous_run_facts,
     process_record,
     read_samples,
     run_folder,
+    scan_samples,
     shard_folder_name,
-    write_json,
+    write_samples,
 )
-from op4ksr_bench.safepaths import check_image_id
+from op4ksr_bench.safepaths import UnsafePathError, check_image_id, resolve_inside
+from op4ksr_bench.seeds import image_seed
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +76,18 @@ OUTPUT_PNG_LEVEL = 1
 HEARTBEAT_SECONDS = 20.0
 """While one image (or an external batch) runs longer than this, a line saying so is printed this often."""
 WARMUP_RULE = f"one untimed call on the top-left {WARMUP_SIZE}x{WARMUP_SIZE} LR crop of the first image"
+SEED_RULE = "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random"
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """What every image of one suite's run shares: the method, the created metrics, device, seed, run folder."""
+
+    method: Any
+    metrics: tuple
+    device: str
+    seed: int
+    folder: Path
 
 
 @dataclass
@@ -75,73 +104,16 @@ class SuiteOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_shard(text: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """``"1/4"`` -> ``(1, 4)``; without ``--shard``, ``RANK``/``WORLD_SIZE`` (torchrun, accelerate) if set.
-
-    Raises:
-        UsageError: malformed or out-of-range shard.
-    """
-    environ = os.environ if environ is None else environ
-    if text is None:
-        world = environ.get("WORLD_SIZE")
-        if world is None or int(world) <= 1:
-            return None
-        text = f"{environ.get('RANK', '0')}/{world}"
-    index_text, sep, count_text = text.partition("/")
-    try:
-        index, count = int(index_text), int(count_text)
-    except ValueError:
-        raise UsageError(f"--shard {text!r} is not I/N (e.g. 0/4)") from None
-    if not sep or count < 1 or not 0 <= index < count:
-        raise UsageError(f"--shard {text!r}: need 0 <= I < N")
-    return index, count
-
-
-def image_seed(seed: int, image_id: str) -> int:
-    """The per-image seed: the first 32 bits of ``sha256(f"{seed}:{image_id}")``."""
-    return int(hashlib.sha256(f"{seed}:{image_id}".encode()).hexdigest()[:8], 16)
-
-
-def parse_ids(text: str | None) -> list[str] | None:
-    """``"a,b,enl-*"`` -> ``["a", "b", "enl-*"]`` (ids or shell-style globs); None or empty -> None."""
-    if text is None:
-        return None
-    patterns = [part.strip() for part in text.split(",") if part.strip()]
-    if not patterns:
-        raise UsageError(f"--ids {text!r} names no image id; give ids or globs separated by commas (a,b,enl-*)")
-    return patterns
-
-
 def select_entries(entries: list[dict[str, Any]], patterns: list[str] | None) -> list[tuple[int, dict[str, Any]]]:
     """``(manifest index, entry)`` of the entries whose id matches any of ``patterns`` (all when None)."""
-    from fnmatch import fnmatchcase
-
     indexed = list(enumerate(entries))
     if not patterns:
         return indexed
     return [(index, entry) for index, entry in indexed if any(fnmatchcase(entry["id"], p) for p in patterns)]
 
 
-def check_ids(suites: list, patterns: list[str] | None) -> None:
-    """Every ``--ids`` pattern must match an image of at least one selected suite.
-
-    Raises:
-        UsageError: a pattern matches nothing (the message lists some ids of the suites).
-    """
-    if not patterns:
-        return
-    for pattern in patterns:
-        if not any(select_entries(built.entries, [pattern]) for built in suites):
-            known = [entry["id"] for built in suites for entry in built.entries]
-            shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
-            names = ", ".join(built.spec.name for built in suites)
-            raise UsageError(f"--ids: {pattern!r} matches no image of {names}; ids are: {shown}")
-
-
 def without_ground_truth(built, names) -> list[str]:
     """The full-reference metrics among ``names`` when the suite has no ground truth (no entry has an HR)."""
-    from op4ksr_bench.metrics import METRICS
-
     if any(entry.get("hr") for entry in built.entries):
         return []
     return [name for name in names if METRICS.get(name).kind == "FR"]
@@ -157,8 +129,6 @@ class Heartbeat:
     seconds until the ``with`` block ends; the tile count comes from ``progress()`` when the method knows it."""
 
     def __init__(self, echo, label: str, interval: float = HEARTBEAT_SECONDS, progress=None) -> None:
-        import threading
-
         self.echo, self.label, self.interval, self.progress = echo, label, interval, progress
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="op4ksr-heartbeat", daemon=True)
@@ -204,10 +174,6 @@ def resolve_suites(suite: str, data_dir: Path, echo) -> list:
     Raises:
         ManifestError: a named suite is not built, or ``all`` finds none built.
     """
-    from op4ksr_bench.data.custom import built_suite_names, is_built_here
-    from op4ksr_bench.data.manifest import BuiltSuite
-    from op4ksr_bench.data.suites import load_suite_spec, suite_names
-
     if suite != "all":
         names = [name.strip() for name in suite.split(",") if name.strip()]
         for name in names:
@@ -234,98 +200,11 @@ def _one_line(error: BaseException, limit: int = 400) -> str:
 
 
 def _metric_values(values: dict[str, Any]) -> dict[str, float | None]:
-    import math
-
     clean: dict[str, float | None] = {}
     for key, value in values.items():
         number = None if value is None else float(value)
         clean[key] = number if number is not None and math.isfinite(number) else None
     return clean
-
-
-def cli_run(
-    *,
-    method: str,
-    suite: str,
-    data: Path | None,
-    results: Path | None,
-    metrics: str | None,
-    opts: list[str],
-    device: str,
-    dtype: str,
-    seed: int,
-    limit: int | None,
-    shard: str | None,
-    ids: str | None = None,
-    fresh: bool = False,
-) -> None:
-    """The ``run`` command: every selected suite, then a summary; exit code 1 if any image failed."""
-    import torch
-
-    from op4ksr_bench.methods.factory import create_method, parse_options
-    from op4ksr_bench.paths import data_dir, results_dir
-
-    def echo(line: str) -> None:
-        typer.echo(line, err=True)
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu")
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit {limit} must be at least 1")
-    options = parse_options(opts)
-    metric_names = [name.strip() for name in metrics.split(",") if name.strip()] if metrics else None
-    shard_spec = parse_shard(shard)
-    if device == "cuda" and os.environ.get("LOCAL_RANK") is not None:
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # torchrun / accelerate: one GPU per process
-    suites = resolve_suites(suite, Path(data) if data else data_dir(), echo)
-    patterns = parse_ids(ids)
-    check_ids(suites, patterns)
-    for built in list(suites):
-        refused = without_ground_truth(built, metric_names or [])
-        if metric_names and len(refused) == len(metric_names):
-            if suite == "all":
-                echo(f"warning: skipping {built.spec.name}: it has no ground truth for {','.join(refused)}")
-                suites.remove(built)
-                continue
-            raise UsageError(
-                f"--metrics {','.join(refused)}: full-reference metrics need ground truth and suite "
-                f"{built.spec.name} has none; ask for no-reference metrics ({', '.join(built.spec.metrics[:4])}, ...)"
-            )
-    if not suites:
-        raise UsageError(f"--metrics {metrics}: no selected suite has the ground truth these metrics need")
-    methods: dict[int, Any] = {}
-    outcomes = []
-    for built in suites:
-        scale = int(built.spec.scale)
-        if scale not in methods:
-            try:
-                methods[scale] = create_method(method, scale=scale, device=device, dtype=dtype, options=options)
-            except UsageError as error:
-                if suite == "all" and "supports scale" in str(error):
-                    echo(f"warning: skipping {built.spec.name} (x{scale}): {error}")
-                    continue
-                raise
-        outcome = run_suite(
-            built, methods[scale], spec=method, user_options=options, metric_names=metric_names,
-            results_root=Path(results) if results else results_dir(), device=device, dtype=dtype, seed=seed,
-            limit=limit, shard=shard_spec, echo=echo, ids=patterns, fresh=fresh,
-        )  # fmt: skip
-        outcomes.append(outcome)
-    failed = 0
-    for outcome in outcomes:
-        means = ", ".join(
-            f"{name} {value['mean']:.4g}" for name, value in outcome.summary.items() if value.get("mean") is not None
-        )
-        typer.echo(
-            f"{outcome.suite}: {outcome.ok} ok, {outcome.failed} failed, {outcome.resumed} resumed -> {outcome.folder}"
-        )
-        if means:
-            typer.echo(f"  {means}")
-        for image_id, reason in outcome.failures:
-            typer.echo(f"  failed {image_id}: {reason}")
-        failed += outcome.failed
-    if failed:
-        raise typer.Exit(code=1)
 
 
 def run_suite(
@@ -347,11 +226,6 @@ def run_suite(
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
 ) -> SuiteOutcome:
     """Run ``method`` on one built suite (see the module docstring); returns what happened."""
-    from op4ksr_bench.atomic import append_line
-    from op4ksr_bench.identity import older_runs_with_other_content, run_identity
-    from op4ksr_bench.identity import run_id as make_run_id
-    from op4ksr_bench.methods.factory import method_slug
-    from op4ksr_bench.methods.profiling import PeakMemory
     from op4ksr_bench.metrics.scoring import create_metrics, declared_tile_stride, metric_record
 
     suite_spec = built.spec
@@ -401,63 +275,59 @@ def run_suite(
 
     memory_kind = PeakMemory(device).kind
     run_path = folder / "run.json"
-    previous = _previous_run(run_path, echo)
+    previous = previous_run_facts(run_path, echo)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    run = {
-        "schema": RUN_SCHEMA,
-        "run_id": run_id,
-        "identity": identity,
-        "status": "running",
-        "suite": {
+    run = RunRecord(
+        run_id=run_id,
+        identity=identity,
+        suite={
             "name": suite_spec.name, "variant": built.info.get("variant", suite_spec.variant),
             "version": suite_spec.version, "hash": built.hash, "scale": int(suite_spec.scale),
             "task": suite_spec.task, "count": len(built.entries),
         },
-        "method": {"spec": spec, "slug": slug, "card": method.card.to_dict(), "options": options,
-                   "user_options": user_options, "timing": method.timing, "periods": list(periods)},
-        "metrics": records,
-        "skipped_metrics": skipped,
-        "environment": environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
-        "seed": seed,
-        "seed_rule": "per image: first 32 bits of sha256('<seed>:<image id>') seeds torch, numpy and random",
-        "outputs": {"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
-                    "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
-        "shard": {"index": shard[0], "count": shard[1]} if shard else None,
-        "selection": {"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
-        "process": process_record(),  # a "running" run whose process is gone shows as interrupted
-        "started_at": previous.get("started_at", started),
-        "sessions": [*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
-        "wall_seconds": float(previous.get("wall_seconds", 0.0)),
-        "counts": {},
-        "summary": {},
-    }  # fmt: skip
+        method={"spec": spec, "slug": slug, "card": method.card.to_dict(), "options": options,
+                "user_options": user_options, "timing": method.timing, "periods": list(periods)},
+        metrics=records,
+        skipped_metrics=skipped,
+        environment=environment_record(device, dtype, memory_kind, warmup=WARMUP_RULE),
+        seed=seed,
+        seed_rule=SEED_RULE,
+        outputs={"format": "PNG, 8-bit RGB", "quantisation": "round(clamp(x, 0, 1) * 255)",
+                 "compress_level": OUTPUT_PNG_LEVEL, "folder": "images/"},
+        shard={"index": shard[0], "count": shard[1]} if shard else None,
+        selection={"limit": limit, "shard": f"{shard[0]}/{shard[1]}" if shard else None, "ids": ids},
+        process=process_record(),  # a "running" run whose process is gone shows as interrupted
+        started_at=previous.get("started_at", started),
+        sessions=[*previous.get("sessions", []), {"started_at": started, "images": len(pending)}],
+        wall_seconds=float(previous.get("wall_seconds", 0.0)),
+    )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected], write_only=True)
+    selected_ids = [entry["id"] for _, entry in selected]
+    run = _finish(run, folder, outcome, selected_ids, settle=False)
 
     session_start = time.perf_counter()
     with Heartbeat(echo, f"[{suite_spec.name}] {method.card.name} batch of {len(pending)}", heartbeat_seconds):
         method.prepare([(entry["id"], built.lr_path(entry)) for _, entry in pending], folder / "work")
     if pending and method.timing == "measured":
         _warm_up(method, built.lr_path(pending[0][1]), pending[0][1]["id"], device, echo)
-    context = {"method": method, "metrics": metric_objects, "device": device, "seed": seed, "folder": folder}
+    job = ImageJob(method=method, metrics=tuple(metric_objects), device=device, seed=seed, folder=folder)
     for number, (index, entry) in enumerate(pending, start=1):
         label = f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']}"
         with Heartbeat(echo, label, heartbeat_seconds, progress=lambda: method_progress(method)):
-            row = _process(built, index, entry, context)
-        append_line(folder / "samples.jsonl", json.dumps(row, sort_keys=True, allow_nan=False))
-        elapsed = time.perf_counter() - session_start
-        rate = number / elapsed if elapsed > 0 else 0.0
-        eta = (len(pending) - number) / rate if rate > 0 else 0.0
-        took = f"{row['seconds']:.2f}s" if isinstance(row["seconds"], float) else "-"
-        status = row["status"] if row["status"] == "ok" else f"FAILED ({row['reason']})"
+            row = _process(built, index, entry, job)
+        append_line(folder / "samples.jsonl", row.to_line())
+        took = f"{row.seconds:.2f}s" if isinstance(row.seconds, float) else "-"
+        status = row.status if row.status == "ok" else f"FAILED ({row.reason})"
         echo(f"[{suite_spec.name}] {outcome.resumed + number}/{len(selected)} {entry['id']} {status} {took} "
-             f"| {rate * 60:.1f} img/min, ETA {eta:.0f}s")  # fmt: skip
-    run["wall_seconds"] += time.perf_counter() - session_start
-    run["sessions"][-1]["wall_seconds"] = round(time.perf_counter() - session_start, 3)
-    _finish(run, folder, outcome, selected_ids=[entry["id"] for _, entry in selected])
+             f"| {throughput(number, len(pending), time.perf_counter() - session_start)}")  # fmt: skip
+    session_seconds = time.perf_counter() - session_start
+    run = replace(
+        run,
+        wall_seconds=run.wall_seconds + session_seconds,
+        sessions=[*run.sessions[:-1], {**run.sessions[-1], "wall_seconds": round(session_seconds, 3)}],
+    )
+    _finish(run, folder, outcome, selected_ids, settle=True)
     if shard and outcome.selected == outcome.ok + outcome.failed:
-        from op4ksr_bench.results import merge_when_complete
-
         try:
             merged = merge_when_complete(base, shard[1])
         except ValueError as error:  # a shard's files are damaged or hostile: the shards stay as they are
@@ -474,39 +344,13 @@ def _check_run_folder(results_root: Path, folder: Path) -> None:
     Raises:
         UnsafePathError: one line naming the link.
     """
-    from op4ksr_bench.safepaths import resolve_inside
-
     resolve_inside(Path(results_root), Path(folder).relative_to(results_root).as_posix(), "results folder")
     for name in ("samples.jsonl", "run.json", "images", "work"):
         resolve_inside(Path(folder), name, f"run folder {folder}")
 
 
-def _previous_run(path: Path, echo) -> dict[str, Any]:
-    """The ``run.json`` a resumed run extends, or ``{}`` (rebuilt from the samples) when it is unreadable."""
-    import math
-
-    if not path.is_file():
-        return {}
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        echo(f"warning: {path} is unreadable ({_one_line(error, 120)}); rebuilt from samples.jsonl")
-        return {}
-    if not isinstance(previous, dict):
-        echo(f"warning: {path} is not a JSON object; rebuilt from samples.jsonl")
-        return {}
-    sessions, started, wall = previous.get("sessions"), previous.get("started_at"), previous.get("wall_seconds")
-    return {
-        "sessions": sessions if isinstance(sessions, list) else [],
-        **({"started_at": started} if isinstance(started, str) else {}),
-        **({"wall_seconds": wall} if isinstance(wall, int | float) and math.isfinite(wall) else {}),
-    }
-
-
 def _output_path(folder: Path, row: dict[str, Any]) -> Path | None:
     """The row's output file inside ``folder`` (None when the row names none, or a path outside or via a link)."""
-    from op4ksr_bench.safepaths import UnsafePathError, resolve_inside
-
     if not row.get("output"):
         return None
     try:
@@ -522,9 +366,6 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> lis
     Torn or damaged lines anywhere in ``samples.jsonl`` and rows holding NaN/Infinity are dropped (named through
     ``echo``), so their images are redone.
     """
-    from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.results import scan_samples, write_samples
-
     path = folder / "samples.jsonl"
     scan = scan_samples(path)
     for problem in scan.problems:
@@ -554,7 +395,6 @@ def _resume(folder: Path, selected: dict[str, dict[str, Any]], echo=None) -> lis
 
 def _warm_up(method, lr_path: Path, image_id: str, device: str, echo) -> None:
     from op4ksr_bench.imageio import read_image, to_tensor
-    from op4ksr_bench.methods.profiling import synchronize
 
     try:
         array = read_image(lr_path)[:WARMUP_SIZE, :WARMUP_SIZE]
@@ -564,75 +404,65 @@ def _warm_up(method, lr_path: Path, image_id: str, device: str, echo) -> None:
         logger.debug("warm-up failed: %s", _one_line(error))
 
 
-def _process(built, index: int, entry: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def _process(built, index: int, entry: dict[str, Any], job: ImageJob) -> SampleRow:
     """Infer, check, save and score one image; every failure becomes the row's reason."""
-    from op4ksr_bench.atomic import atomic_write_bytes
+    start = time.perf_counter()
+    row = SampleRow(
+        id=entry["id"], index=index, timing=job.method.timing, lr_sha256=entry.get("lr_sha256"),
+        hr_sha256=entry.get("hr_sha256"),
+    )  # fmt: skip
+    row = _attempt(built, entry, row, job)
+    return replace(row, wall_seconds=time.perf_counter() - start)
+
+
+def _attempt(built, entry: dict[str, Any], row: SampleRow, job: ImageJob) -> SampleRow:
+    """The steps of :func:`_process`; returns ``row`` with what they found (``ok`` only if all succeeded)."""
     from op4ksr_bench.imageio import encode_png, from_tensor, read_image, to_tensor
-    from op4ksr_bench.methods.profiling import PeakMemory, synchronize
     from op4ksr_bench.metrics.scoring import score_files
 
-    method, device, folder = context["method"], context["device"], context["folder"]
-    image_id = entry["id"]
-    row: dict[str, Any] = {
-        "id": image_id, "index": index, "status": "failed", "reason": None, "metrics": {}, "seconds": None,
-        "timing": method.timing, "peak_memory_bytes": None, "score_seconds": None, "wall_seconds": None,
-        "lr_sha256": entry.get("lr_sha256"), "hr_sha256": entry.get("hr_sha256"), "output": None,
-        "output_sha256": None,
-    }  # fmt: skip
-    start = time.perf_counter()
+    method, device, folder, image_id = job.method, job.device, job.folder, row.id
     try:
-        try:
-            check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
-            lr_path = built.lr_path(entry)
-            _check_input(lr_path, entry.get("lr_sha256"))
-            lr = to_tensor(read_image(lr_path)).to(device)
-        except Op4ksrError as error:
-            row["reason"] = f"input: {error}"
-            return row
-        seed_everything(image_seed(context["seed"], image_id))
-        try:
-            with PeakMemory(device) as memory:
-                synchronize(device)
-                begin = time.perf_counter()
-                output = method.upscale_sample(image_id, lr)
-                synchronize(device)
-                seconds = time.perf_counter() - begin
-        except Exception as error:
-            row["reason"] = f"crash: {_one_line(error)}"
-            _release(device)
-            return row
-        if method.timing == "measured":
-            row["seconds"], row["peak_memory_bytes"] = seconds, memory.bytes
-        elif method.timing == "amortised":
-            row["seconds"] = getattr(method, "amortised_seconds", None)
-        problem = check_output(output, tuple(lr.shape), method.scale)
-        if problem:
-            row["reason"] = problem
-            return row
-        data = encode_png(from_tensor(output), compress_level=OUTPUT_PNG_LEVEL)
-        relative = f"images/{image_id}.png"
-        atomic_write_bytes(folder / relative, data)
-        row["output"], row["output_sha256"] = relative, hashlib.sha256(data).hexdigest()
-        del output
-        begin = time.perf_counter()
-        try:
-            hr_path = built.hr_path(entry)
-            if hr_path is not None:
-                _check_input(hr_path, entry.get("hr_sha256"))
-        except Op4ksrError as error:
-            row["reason"] = f"input: {error}"
-            return row
-        try:
-            values = score_files(context["metrics"], folder / relative, hr_path)
-        except Exception as error:
-            row["reason"] = f"scoring: {_one_line(error)}"
-            return row
-        row["score_seconds"] = time.perf_counter() - begin
-        row["metrics"] = _metric_values(values)
-        row["status"] = "ok"
-        return row
-    finally:
-        row["wall_seconds"] = time.perf_counter() - start
+        check_image_id(image_id, f"suite {built.spec.name}", ManifestError)  # it names the output file
+        lr_path = built.lr_path(entry)
+        _check_input(lr_path, entry.get("lr_sha256"))
+        lr = to_tensor(read_image(lr_path)).to(device)
+    except Op4ksrError as error:
+        return replace(row, reason=f"input: {error}")
+    seed_everything(image_seed(job.seed, image_id))
+    try:
+        with PeakMemory(device) as memory:
+            synchronize(device)
+            begin = time.perf_counter()
+            output = method.upscale_sample(image_id, lr)
+            synchronize(device)
+            seconds = time.perf_counter() - begin
+    except Exception as error:
+        _release(device)
+        return replace(row, reason=f"crash: {_one_line(error)}")
+    if method.timing == "measured":
+        row = replace(row, seconds=seconds, peak_memory_bytes=memory.bytes)
+    elif method.timing == "amortised":
+        row = replace(row, seconds=method.amortised_seconds)
+    problem = check_output(output, tuple(lr.shape), method.scale)
+    if problem:
+        return replace(row, reason=problem)
+    data = encode_png(from_tensor(output), compress_level=OUTPUT_PNG_LEVEL)
+    relative = f"images/{image_id}.png"
+    atomic_write_bytes(folder / relative, data)
+    row = replace(row, output=relative, output_sha256=hashlib.sha256(data).hexdigest())
+    del output
+    begin = time.perf_counter()
+    try:
+        hr_path = built.hr_path(entry)
+        if hr_path is not None:
+            _check_input(hr_path, entry.get("hr_sha256"))
+    except Op4ksrError as error:
+        return replace(row, reason=f"input: {error}")
+    try:
+        values = score_files(list(job.metrics), folder / relative, hr_path)
+    except Exception as error:
+        return replace(row, reason=f"scoring: {_one_line(error)}")
+    return replace(row, status="ok", metrics=_metric_values(values), score_seconds=time.perf_counter() - begin)
 
 
 def _check_input(path: Path, expected: str | None) -> None:
@@ -641,8 +471,6 @@ def _check_input(path: Path, expected: str | None) -> None:
     Raises:
         ManifestError: the bytes differ from the build (one line naming the file and what to do).
     """
-    from op4ksr_bench.atomic import sha256_file
-
     try:
         actual = sha256_file(path)
     except OSError as error:
@@ -661,30 +489,18 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _finish(
-    run: dict[str, Any], folder: Path, outcome: SuiteOutcome, selected_ids: list[str], write_only=False
-) -> None:
-    """Recompute counts and summaries from ``samples.jsonl`` and write ``run.json`` atomically."""
-    from op4ksr_bench.results import counts_and_summaries
+def _finish(run: RunRecord, folder: Path, outcome: SuiteOutcome, selected_ids: list[str], *, settle: bool) -> RunRecord:
+    """Recompute counts and summaries from ``samples.jsonl``, write ``run.json`` atomically, return the record.
 
+    With ``settle`` (the session is over) the status becomes complete or incomplete and ``outcome`` is filled.
+    """
     wanted = set(selected_ids)
     rows = [row for row in read_samples(folder / "samples.jsonl") if row["id"] in wanted]
-    counts_and_summaries(run, rows, len(selected_ids))
-    if not write_only:
-        run["status"] = "complete" if run["counts"]["pending"] == 0 else "incomplete"
+    run = run.tallied(rows, len(selected_ids), settle=settle)
+    if settle:
         failed = [row for row in rows if row["status"] == "failed"]
-        outcome.ok, outcome.failed = run["counts"]["ok"], len(failed)
+        outcome.ok, outcome.failed = run.counts["ok"], len(failed)
         outcome.failures = [(row["id"], str(row["reason"])) for row in failed]
-        outcome.summary = run["summary"]
-    write_json(folder / "run.json", run)
-
-
-def cli_merge(*, runs: list[Path], out: Path | None) -> None:
-    """The ``merge`` command: join shard run folders into one run."""
-    from op4ksr_bench.results import merge_runs
-
-    try:
-        merged = merge_runs(list(runs), out)
-    except ValueError as error:
-        raise UsageError(str(error)) from error
-    typer.echo(f"merged {len(runs)} shards -> {merged}")
+        outcome.summary = run.summary
+    run.write(folder)
+    return run

@@ -18,7 +18,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 BOOTSTRAP_RESAMPLES = 9999
@@ -51,9 +50,11 @@ def bootstrap_ci(values: Sequence[Any]) -> list[float] | None:
     return list(interval) if interval is not None else None
 
 
-@lru_cache(maxsize=4096)
 def _bootstrap(values: tuple[float, ...]) -> tuple[float, float] | None:
-    """:func:`bootstrap_ci` of the finite ``values`` (memoised: a report asks for the same interval several times)."""
+    """:func:`bootstrap_ci` of the finite ``values``, computed on every call (seeded: equal inputs, equal interval).
+
+    Runs record their intervals in ``run.json``; the report computes one only for files written without it.
+    """
     import numpy as np
 
     data = np.asarray(values, dtype=np.float64)

@@ -42,3 +42,19 @@ def test_duplicate_registration_is_refused():
     registry.register("psnr", dict)
     with pytest.raises(ValueError, match="twice"):
         registry.register("psnr", dict)
+
+
+def test_mapping_access_substitutes_entries():
+    registry: Registry = Registry("weight file")
+    registry.register("a", "collections:OrderedDict")
+    assert registry.get("missing", None) is None
+    registry["a"] = dict
+    registry["b"] = list
+    assert registry["a"] is dict and registry.names() == ["a", "b"]
+    del registry["b"]
+    assert "b" not in registry
+
+
+def test_empty_registry_says_so():
+    with pytest.raises(UsageError, match=r"Known: \(none\)"):
+        Registry("suite").get("x")

@@ -28,10 +28,11 @@ import numpy as np
 
 from op4ksr_bench import __version__
 from op4ksr_bench.atomic import append_line, atomic_write_bytes, atomic_write_text, sha256_file
+from op4ksr_bench.data import parse_source
 from op4ksr_bench.data.curation import MEASURE_VERSION, PhotoMeasurement, estimate_jpeg_quality, measure
 from op4ksr_bench.data.manifest import manifest_bytes, manifest_line, suite_hash
 from op4ksr_bench.data.partition import PlanItem, SuitePlan, partition
-from op4ksr_bench.data.sources import SourceImage, load_source_image, parse_source
+from op4ksr_bench.data.sources import SourceImage, load_source_image
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError
 from op4ksr_bench.safepaths import check_image_id
@@ -50,22 +51,6 @@ class Progress(Protocol):
     def advance(self, task: Any, amount: int = 1) -> None: ...
 
     def log(self, text: str) -> None: ...
-
-
-class NullProgress:
-    """Progress sink that records log lines (tests, library use)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, description: str, total: int | None) -> Any:
-        return description
-
-    def advance(self, task: Any, amount: int = 1) -> None:
-        return None
-
-    def log(self, text: str) -> None:
-        self.lines.append(text)
 
 
 @dataclass(frozen=True)
@@ -202,7 +187,7 @@ def produce_photo(items: list[PlanItem], task: str, scale: int, degradation: dic
         entry: dict[str, Any] = {
             "id": item.id, "lr": None, "hr": None, "lr_sha256": None, "hr_sha256": None, "lr_width": None,
             "lr_height": None, "hr_width": None, "hr_height": None, "source": item.photo.source,
-            "original_path": item.photo.original_path, "license": item.photo.license,
+            "original_path": item.photo.original_path, "license": item.photo.licence,
             "attribution": item.photo.attribution, "crop": dict(box), "degradation": None,
             "source_sha256": source_digest,
         }  # fmt: skip

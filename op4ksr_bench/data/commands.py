@@ -1,4 +1,4 @@
-"""CLI bodies of ``ls suites``, ``build-dataset``, ``validate`` and ``export`` (printing and progress live here)."""
+"""CLI bodies of ``ls suites``, ``build-dataset``, ``validate`` and ``export`` (printed through ``console``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from op4ksr_bench.console import RichProgress, text_table
 from op4ksr_bench.errors import ManifestError, UsageError
 from op4ksr_bench.paths import data_dir as default_data_dir
 
@@ -14,61 +15,14 @@ def _data(data: Path | None) -> Path:
     return Path(data).expanduser() if data else default_data_dir()
 
 
-class RichProgress:
-    """The builder's progress sink: one rich progress bar per step (done / total, rate, ETA)."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.console = Console(stderr=True, soft_wrap=True)  # messages stay one line, whatever the width
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-
-    def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.progress.stop()
-
-    def start(self, description: str, total: int | None) -> Any:
-        return self.progress.add_task(description, total=total)
-
-    def advance(self, task: Any, amount: int = 1) -> None:
-        self.progress.advance(task, amount)
-
-    def log(self, text: str) -> None:
-        self.progress.console.print(text)
-
-
 def ls_suites(data: Path | None) -> None:
     """Table of the defined suites and whether each is built in the data folder."""
     import json
 
-    from rich.console import Console
-    from rich.table import Table
-
     from op4ksr_bench.data.suites import load_suite_spec, suite_names, suites_dir
 
     folder = _data(data)
-    table = Table(title=f"suites in {suites_dir()} (data: {folder})")
-    for column in ("suite", "version", "task", "scale", "variant", "images", "metrics", "built"):
-        table.add_column(column)
+    rows: list[tuple[str, ...]] = []
     for name in suite_names():
         spec = load_suite_spec(name)
         info_path = folder / name / "suite.json"
@@ -77,10 +31,10 @@ def ls_suites(data: Path | None) -> None:
             built = f"yes: {info['count']} images, {info.get('variant')}, hash {str(info.get('hash'))[:12]}"
         else:
             built = "no"
-        table.add_row(
+        rows.append((
             name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant,
             str(spec.count if spec.count is not None else "all"), str(len(spec.metrics)), built,
-        )  # fmt: skip
+        ))  # fmt: skip
     import yaml
 
     from op4ksr_bench.data.custom import built_suite_names
@@ -94,17 +48,15 @@ def ls_suites(data: Path | None) -> None:
             spec = SuiteSpec.from_mapping(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
             info = json.loads((folder / name / "suite.json").read_text())
         except (OSError, ValueError, UsageError, yaml.YAMLError) as error:
-            table.add_row(name, "?", "?", "?", "?", "?", "?", f"unreadable: {error}")
+            rows.append((name, "?", "?", "?", "?", "?", "?", f"unreadable: {error}"))
             continue
         built = f"yes: {info.get('count')} images, {info.get('variant')}, hash {str(info.get('hash'))[:12]} (custom)"
-        table.add_row(
+        rows.append((
             name, str(spec.version), spec.task, f"x{spec.scale}", spec.variant, str(info.get("count")),
             str(len(spec.metrics)), built,
-        )  # fmt: skip
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # piped or captured: do not squeeze the table to 80 columns
-    console.print(table)
+        ))  # fmt: skip
+    print(f"suites in {suites_dir()} (data: {folder})")
+    print(text_table(("suite", "version", "task", "scale", "variant", "images", "metrics", "built"), rows))
 
 
 def build_dataset(

@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from op4ksr_bench.data.sources import declared_licence
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError, UsageError
+from op4ksr_bench.imagefiles import is_image_file
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 PAIRS_PREFIX = "pairs:"
@@ -80,12 +82,10 @@ def parse_pairs(spec: str) -> tuple[Path, Path]:
 
 
 def _stems(folder: Path) -> tuple[dict[str, Path], list[str]]:
-    from op4ksr_bench.data.sources import IMAGE_SUFFIXES
-
     found: dict[str, Path] = {}
     problems = []
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             stem = _TAG.sub("", path.stem) or path.stem
             if stem in found:
                 problems.append(f"{folder}: {found[stem].name} and {path.name} both pair as {stem!r}")
@@ -190,7 +190,7 @@ def import_pairs(spec: SuiteSpec, data_dir: Path, force: bool, progress):
             raise ManifestError(f"pairs: {image_id} unreadable ({error})") from error
         entry.update(
             source="pairs (user's LR/HR folders)", original_path=f"{lr_path.name} | {hr_path.name}",
-            license=str(spec.source.get("license", "unknown")), attribution=str(spec.source.get("attribution", "")),
+            license=declared_licence(spec.source), attribution=str(spec.source.get("attribution", "")),
             crop=None, degradation=None, source_sha256=None,
         )  # fmt: skip
         entries.append(entry)

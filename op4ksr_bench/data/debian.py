@@ -19,12 +19,12 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from op4ksr_bench.atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from op4ksr_bench.data.eet import largest_jpeg_stream
 from op4ksr_bench.data.sources import Source, SourceImage, header_size, slug
-from op4ksr_bench.errors import ManifestError, Op4ksrError
+from op4ksr_bench.errors import ManifestError, Op4ksrError, UsageError
 from op4ksr_bench.paths import downloads_dir
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Photo:
-    """One catalogued photograph: ``member`` is its path inside the package; ``license`` must match copyright."""
+    """One catalogued photograph: ``member`` is its path inside the package; ``licence`` must match copyright."""
 
     member: str
-    license: str
+    licence: str
     attribution: str
 
 
@@ -48,11 +48,11 @@ class Package:
     photos: tuple[Photo, ...]
 
 
-def _photos(folder: str, names: list[str], license: str, attribution: str | dict[str, str]) -> tuple[Photo, ...]:
+def _photos(folder: str, names: list[str], licence: str, attribution: str | dict[str, str]) -> tuple[Photo, ...]:
     photos = []
     for name in names:
         credit = attribution[name] if isinstance(attribution, dict) else attribution
-        photos.append(Photo(f"{folder}/{name}", license, credit))
+        photos.append(Photo(f"{folder}/{name}", licence, credit))
     return tuple(photos)
 
 
@@ -290,6 +290,13 @@ class DebianSource(Source):
     """
 
     spec = "debian"
+    usage: ClassVar[str] = "debian"
+
+    @classmethod
+    def from_argument(cls, argument: str | None, cache_dir: Path) -> DebianSource:
+        if argument is not None:
+            raise UsageError(f"--source debian:{argument}: the Debian catalogue takes no argument; write debian")
+        return cls()
 
     def __init__(self, catalogue: tuple[Package, ...] = CATALOGUE, folder: Path | None = None) -> None:
         self.catalogue = catalogue
@@ -322,10 +329,10 @@ class DebianSource(Source):
             self._packages.append(info)
             for photo in package.photos:
                 declared = licence_for(stanzas, photo.member)
-                if declared != photo.license:
+                if declared != photo.licence:
                     raise ManifestError(
                         f"{package.name}: copyright file gives {declared!r} for {photo.member}, the catalogue says "
-                        f"{photo.license!r}; check the package's licence and update op4ksr_bench/data/debian.py"
+                        f"{photo.licence!r}; check the package's licence and update op4ksr_bench/data/debian.py"
                     )
                 path = target / (photo.member + ".jpg" if photo.member.endswith(".edj") else photo.member)
                 width, height = header_size(path)
@@ -334,7 +341,7 @@ class DebianSource(Source):
                         id=photo_id(package, photo),
                         source=f"debian:{package.name}={info['version']}",
                         original_path=photo.member,
-                        license=photo.license,
+                        licence=photo.licence,
                         attribution=photo.attribution,
                         path=str(path),
                         width=width,

@@ -25,7 +25,6 @@ OpenCV filtering, resizing and JPEG coding are deterministic, so the same inputs
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 
 from op4ksr_bench.data.kernels import KERNEL_FAMILIES, build_kernel, sinc_kernel
 from op4ksr_bench.errors import ImageError, UsageError
+from op4ksr_bench.seeds import seed_for as seed_for  # the build's per-image seed, imported from here by callers
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
@@ -187,12 +187,6 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_to_plain(item) for item in value]
     return value
-
-
-def seed_for(suite_seed: int, image_id: str) -> int:
-    """Per-image seed: the first 8 bytes of ``sha256("<suite_seed>:<image_id>")`` as a 63-bit integer."""
-    digest = hashlib.sha256(f"{int(suite_seed)}:{image_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 # --------------------------------------------------------------------------------------------------- operations

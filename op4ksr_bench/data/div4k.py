@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 from op4ksr_bench.atomic import atomic_write_bytes, sha256_file
-from op4ksr_bench.data.sources import IMAGE_SUFFIXES, slug
+from op4ksr_bench.data.sources import declared_licence, slug
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, ManifestError, UsageError
+from op4ksr_bench.imagefiles import is_image_file
 from op4ksr_bench.imageio import encode_png, read_image
 
 LR_NAMES = ("lr", "lq", "input", "inputs", "low", "lr_x16", "lrx16")
@@ -37,7 +38,7 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
 def _images(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             found[_TAG.sub("", path.stem) or path.stem] = path
     return found
 
@@ -98,7 +99,7 @@ def import_div4k(folder: Path, data_dir: Path, spec: SuiteSpec, force: bool, pro
     if staging.exists():
         shutil.rmtree(staging)
     task = progress.start(f"{spec.name}: importing", len(pairs))
-    licence = str(spec.source.get("license", "unknown"))
+    licence = declared_licence(spec.source)
     attribution = str(spec.source.get("attribution", ""))
     entries = []
     for stem, lr_path, hr_path in pairs:
@@ -109,7 +110,7 @@ def import_div4k(folder: Path, data_dir: Path, spec: SuiteSpec, force: bool, pro
         entry.update(
             source="div4k-50 (local copy)",
             original_path=f"{lr_path.relative_to(folder).as_posix()} | {hr_path.relative_to(folder).as_posix()}",
-            license=licence,
+            license=licence,  # the manifest's key (see op4ksr_bench.data.manifest)
             attribution=attribution,
             crop=None,
             degradation=None,

@@ -2,7 +2,8 @@
 
 ``manifest.jsonl`` holds one JSON object per image, sorted by ``id``: ``id``, ``lr``, ``hr`` (paths relative to the
 suite folder, or null), ``lr_sha256``, ``hr_sha256``, ``lr_width``, ``lr_height``, ``hr_width``, ``hr_height``,
-``source``, ``original_path``, ``license``, ``attribution``, ``crop`` (``x, y, w, h`` in source pixels) and
+``source``, ``original_path``, ``license`` (the licence; spelt so on disk because the key is part of every
+suite hash), ``attribution``, ``crop`` (``x, y, w, h`` in source pixels) and
 ``degradation`` (the drawn parameters, or null). The suite hash is ``sha256(suite.yaml bytes + manifest bytes)``.
 Paths in a manifest are relative and may not leave the suite folder.
 """

@@ -28,10 +28,10 @@ from op4ksr_bench.data.curation import (
     select_crop,
     select_tiles,
 )
-from op4ksr_bench.data.degradations import seed_for
 from op4ksr_bench.data.sources import SourceImage
 from op4ksr_bench.data.suites import SuiteSpec
 from op4ksr_bench.errors import ImageError, UsageError
+from op4ksr_bench.seeds import seed_for
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Image sources behind one interface: ``debian``, ``folder:PATH`` and ``hf:DATASET[:SPLIT]``.
+"""Image sources behind one interface: ``folder:PATH`` and ``hf:DATASET[:SPLIT]`` here, ``debian`` in
+:mod:`op4ksr_bench.data.debian`; :data:`op4ksr_bench.data.SOURCES` registers them and
+:func:`op4ksr_bench.data.parse_source` turns a spec into one (this module knows none of the families but its own).
 
 A source lists :class:`SourceImage` records (stable id, origin, licence, attribution, and where the pixels are);
 :func:`load_source_image` decodes one through :mod:`op4ksr_bench.imageio`. Every record is a plain, picklable
@@ -11,13 +13,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+from op4ksr_bench.imagefiles import is_image_file
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class SourceImage:
         id: Stable, file-name-safe identifier (lowercase letters, digits, ``-``).
         source: The source spec and part (``debian:lomiri-wallpapers-16.04``, ``folder:/photos``, ``hf:NAME``).
         original_path: Path inside the package, folder or dataset.
-        license: SPDX-like licence string.
+        licence: SPDX-like licence string (the manifest's ``license`` field).
         attribution: Author / copyright line.
         path: Local file holding the image (for ``.edj`` photographs: the JPEG stream cut from the container).
         width: Width in pixels read from the header (before EXIF rotation), or 0 if unknown.
@@ -38,11 +39,16 @@ class SourceImage:
     id: str
     source: str
     original_path: str
-    license: str
+    licence: str
     attribution: str
     path: str
     width: int = 0
     height: int = 0
+
+
+def declared_licence(source: dict) -> str:
+    """The licence a suite's ``source`` section declares: ``licence``, or ``license`` (older suite files)."""
+    return str(source.get("licence", source.get("license", "unknown")))
 
 
 def slug(text: str) -> str:
@@ -85,9 +91,20 @@ def unique_ids(items: list[SourceImage]) -> list[SourceImage]:
 
 
 class Source:
-    """Base class: ``spec`` is the string the user gave; ``list_images`` returns records sorted by id."""
+    """Base class: ``spec`` is the string the user gave; ``list_images`` returns records sorted by id.
+
+    A family registered in :data:`op4ksr_bench.data.SOURCES` declares how it is spelled (``usage``) and builds
+    itself from the text after ``FAMILY:`` (:meth:`from_argument`).
+    """
 
     spec: str
+    usage: ClassVar[str]
+    """How the family is spelled on the command line (``folder:PATH``)."""
+
+    @classmethod
+    def from_argument(cls, argument: str | None, cache_dir: Path) -> Source:
+        """Build the source from the text after ``FAMILY:`` (None: no colon); a bad argument is a UsageError."""
+        raise NotImplementedError
 
     def list_images(self) -> list[SourceImage]:
         raise NotImplementedError
@@ -99,6 +116,14 @@ class Source:
 
 class FolderSource(Source):
     """Every image file below a folder (recursive, sorted); licence ``unknown`` unless a LICENSE file says more."""
+
+    usage: ClassVar[str] = "folder:PATH"
+
+    @classmethod
+    def from_argument(cls, argument: str | None, cache_dir: Path) -> FolderSource:
+        if not argument:
+            raise UsageError(f"--source folder{':' if argument is not None else ''}: write {cls.usage}")
+        return cls(Path(argument))
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder).expanduser()
@@ -118,7 +143,7 @@ class FolderSource(Source):
         licence = self._licence()
         items = []
         for path in sorted(self.folder.rglob("*")):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if not is_image_file(path):
                 continue
             relative = path.relative_to(self.folder).as_posix()
             width, height = header_size(path)
@@ -127,7 +152,7 @@ class FolderSource(Source):
                     id=slug(Path(relative).with_suffix("").as_posix()),
                     source=self.spec,
                     original_path=relative,
-                    license=licence,
+                    licence=licence,
                     attribution="",
                     path=str(path),
                     width=width,
@@ -142,6 +167,18 @@ class HuggingFaceSource(Source):
 
     The encoded image bytes are written once to ``cache_dir`` so workers read plain files.
     """
+
+    usage: ClassVar[str] = "hf:DATASET[:SPLIT]"
+
+    @classmethod
+    def from_argument(cls, argument: str | None, cache_dir: Path) -> HuggingFaceSource:
+        """``DATASET[:SPLIT]``; the split defaults to ``train``."""
+        if not argument:
+            raise UsageError(f"--source hf{':' if argument is not None else ''}: write {cls.usage}")
+        dataset, _, split = argument.rpartition(":") if argument.count(":") >= 1 else ("", "", "")
+        if not dataset:
+            dataset, split = argument, "train"
+        return cls(dataset, split or "train", cache_dir)
 
     def __init__(self, dataset: str, split: str, cache_dir: Path) -> None:
         self.dataset, self.split = dataset, split
@@ -209,7 +246,7 @@ class HuggingFaceSource(Source):
                     id=f"{slug(Path(self.dataset).name or self.dataset)[:40]}-{index:06d}",
                     source=self.spec,
                     original_path=str(value.get("path") or f"{self.split}[{index}]"),
-                    license=licence,
+                    licence=licence,
                     attribution=attribution[0][:200] if attribution else "",
                     path=str(target),
                     width=width,
@@ -220,22 +257,3 @@ class HuggingFaceSource(Source):
 
     def info(self) -> dict[str, Any]:
         return {"spec": self.spec, **self._meta}
-
-
-def parse_source(spec: str, cache_dir: Path) -> Source:
-    """``debian`` | ``folder:PATH`` | ``hf:DATASET[:SPLIT]`` (split defaults to ``train``) -> a :class:`Source`."""
-    if spec == "debian":
-        from op4ksr_bench.data.debian import DebianSource
-
-        return DebianSource()
-    kind, _, argument = spec.partition(":")
-    if kind == "folder" and argument:
-        return FolderSource(Path(argument))
-    if kind == "hf" and argument:
-        dataset, _, split = argument.rpartition(":") if argument.count(":") >= 1 else ("", "", "")
-        if not dataset:
-            dataset, split = argument, "train"
-        return HuggingFaceSource(dataset, split or "train", cache_dir)
-    if kind == "pairs":
-        raise UsageError(f"--source {spec!r}: LR/HR pairs are imported as a suite of their own; add --name NAME")
-    raise UsageError(f"unknown source {spec!r}; use debian, folder:PATH or hf:DATASET[:SPLIT]")

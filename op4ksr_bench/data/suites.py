@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from op4ksr_bench.errors import UsageError
+from op4ksr_bench.registry import Registry
 
 TASKS = ("synthetic", "real", "train", "paired")
 DEFAULT_SUITES = ("train", "4ksr-syn", "4ksr-realsquare", "4ksr-realvary")
@@ -154,29 +155,28 @@ def _size(value: Any, where: str) -> tuple[int, int] | None:
     return int(value[0]), int(value[1])
 
 
+def suite_registry() -> Registry[Path]:
+    """The suites defined in :func:`suites_dir` now (name -> YAML file), sorted by name; read on every call, since
+    the folder is chosen by the environment."""
+    registry: Registry[Path] = Registry("suite")
+    folder = suites_dir()
+    for path in sorted(folder.glob("*.yaml"), key=lambda path: path.stem) if folder.is_dir() else []:
+        registry.register(path.stem, path)
+    return registry
+
+
 def suite_names() -> list[str]:
     """Names of the suites defined in :func:`suites_dir`, sorted."""
-    folder = suites_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(path.stem for path in folder.glob("*.yaml"))
+    return suite_registry().names()
 
 
 def load_suite_spec(name: str) -> SuiteSpec:
     """Read ``<suites_dir>/<name>.yaml``.
 
     Raises:
-        UsageError: unknown suite (lists the known ones) or an invalid file.
+        UsageError: unknown suite (with the closest names and the known ones) or an invalid file.
     """
-    path = suites_dir() / f"{name}.yaml"
-    if not path.is_file():
-        import difflib
-
-        known = suite_names()
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UsageError(f"unknown suite {name!r}.{hint} Known: {', '.join(known) or '(none)'}.")
-    return load_suite_file(path)
+    return load_suite_file(suite_registry().get(name))
 
 
 def load_suite_file(path: Path) -> SuiteSpec:

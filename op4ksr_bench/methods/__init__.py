@@ -16,5 +16,13 @@ METHODS.register("realsr-df2k-x4", "op4ksr_bench.methods.realsr:RealsrDf2kMethod
 METHODS.register("realsr-df2k-jpeg-x4", "op4ksr_bench.methods.realsr:RealsrDf2kJpegMethod")
 METHODS.register("op4ksr", "op4ksr_bench.methods.op4ksr:Op4ksrMethod")
 
-PARAMETRISED = ("spandrel", "folder", "external", "python")
+FAMILIES: Registry = Registry("method family")
+"""Parametrised method families, spelled ``FAMILY:ARG`` on the command line; each class builds its constructor
+arguments from ARG (:meth:`~op4ksr_bench.methods.base.Method.family_arguments`)."""
+FAMILIES.register("spandrel", "op4ksr_bench.methods.spandrel_method:SpandrelMethod")
+FAMILIES.register("folder", "op4ksr_bench.methods.folder:FolderMethod")
+FAMILIES.register("external", "op4ksr_bench.methods.external:ExternalMethod")
+FAMILIES.register("python", "op4ksr_bench.methods.python:CallableMethod")
+
+PARAMETRISED = tuple(FAMILIES.names())
 """Families spelled ``family:ARG`` on the command line."""

@@ -45,6 +45,7 @@ class MethodCard:
         default_overlap: Overlap between tiles in output pixels (None if patch-free).
         scales: Scale factors the method supports.
         weights: Weight files the method loads.
+        non_commercial: True if the licence forbids commercial use (the leaderboard marks the row).
     """
 
     name: str
@@ -58,6 +59,7 @@ class MethodCard:
     default_overlap: int | None = None
     scales: tuple[int, ...] = (4,)
     weights: tuple[WeightRef, ...] = field(default_factory=tuple)
+    non_commercial: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +82,14 @@ class Method:
     left out of the run identity, so shards on different machines share one run id."""
     runs_in_process: ClassVar[bool] = True
     """False for methods whose outputs come from elsewhere (folders, external commands): they cannot be tiled."""
+    amortised_seconds: float | None = None
+    """For ``amortised`` timing: the seconds per image of the batch run in :meth:`prepare` (None until it ran)."""
+
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Constructor keyword arguments (besides scale, device, dtype) for ``FAMILY:ARGUMENT`` with ``--opt``
+        ``options``; implemented by the families registered in :data:`op4ksr_bench.methods.FAMILIES`."""
+        raise NotImplementedError(f"{cls.__name__} is not a parametrised method family")
 
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32") -> None:
         if scale not in self.card.scales:

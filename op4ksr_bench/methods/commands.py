@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from op4ksr_bench.console import text_table
 from op4ksr_bench.methods import METHODS
 from op4ksr_bench.methods.base import MethodCard
 
@@ -70,12 +71,7 @@ def method_rows() -> list[list[str]]:
 
 def ls_methods() -> None:
     """Print the methods table and the parametrised families."""
-    header = ["name", "family", "licence", "layout", "steps", "weights"]
-    rows = method_rows()
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-        typer.echo("  ".join([*cells, row[-1]]).rstrip())
+    typer.echo(text_table(["name", "family", "licence", "layout", "steps", "weights"], method_rows()))
     typer.echo("")
     typer.echo("also: spandrel:PATH (ESRGAN/SwinIR/HAT/... weights file), folder:PATH (precomputed outputs by id),")
     typer.echo(

@@ -141,6 +141,7 @@ class ExternalCard:
             display_name=self.display_name,
             paper=self.paper,
             licence=self.licence,
+            non_commercial=bool(self.non_commercial),
             family=self.family,  # type: ignore[arg-type]
             steps=int(self.steps),
             patch_free=bool(self.patch_free),
@@ -192,6 +193,10 @@ class ExternalMethod(Method):
     timing = "amortised"
     runs_in_process = False
     card = MethodCard(name="external", display_name="external", paper="", licence="", family="external", steps=0)
+
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"card": argument, **options}
 
     def __init__(
         self,

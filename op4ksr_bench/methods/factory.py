@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from op4ksr_bench.errors import UsageError
-from op4ksr_bench.methods import METHODS, PARAMETRISED
+from op4ksr_bench.methods import FAMILIES, METHODS, PARAMETRISED
 from op4ksr_bench.methods.base import Method
 
 TILING_KEYS = ("tile", "overlap", "blend")
@@ -101,25 +101,8 @@ def create_method(
     base_kwargs: dict[str, Any] = {"scale": scale, "device": device, "dtype": dtype}
     family, argument = split_spec(spec)
     if argument is not None:
-        if family == "spandrel":
-            from op4ksr_bench.methods.spandrel_method import SpandrelMethod as cls
-
-            kwargs = {**base_kwargs, "path": argument, **options}
-        elif family == "folder":
-            from op4ksr_bench.methods.folder import FolderMethod as cls
-
-            kwargs = {**base_kwargs, "path": argument, **options}
-        elif family == "python":
-            from op4ksr_bench.methods.python import CallableMethod as cls
-            from op4ksr_bench.methods.python import load_callable
-
-            function, name = load_callable(argument)
-            kwargs = {**base_kwargs, "name": name, **options, "function": function, "spec": spec}
-        else:
-            from op4ksr_bench.methods.external import ExternalMethod as cls
-
-            kwargs = {**base_kwargs, "card": argument, **options}
-        method = _construct(cls, spec, kwargs)
+        cls = FAMILIES.get(family)
+        method = _construct(cls, spec, {**base_kwargs, **cls.family_arguments(argument, spec, options)})
     else:
         cls = METHODS.get(spec)
         method = _construct(cls, spec, {**base_kwargs, **options})

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, get_args
 import yaml
 
 from op4ksr_bench.errors import UsageError
+from op4ksr_bench.imagefiles import is_image_file
+from op4ksr_bench.licences import is_non_commercial
 from op4ksr_bench.methods.base import Family, Method, MethodCard
 
 if TYPE_CHECKING:
@@ -33,8 +35,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-CARD_KEYS = ("display_name", "paper", "licence", "family", "steps", "patch_free", "default_tile", "default_overlap")
+CARD_KEYS = (
+    "display_name", "paper", "licence", "non_commercial", "family", "steps", "patch_free", "default_tile",
+    "default_overlap",
+)  # fmt: skip
 
 
 def read_folder_card(folder: Path) -> MethodCard:
@@ -60,6 +64,7 @@ def read_folder_card(folder: Path) -> MethodCard:
         display_name=str(fields.get("display_name", folder.name)),
         paper=str(fields.get("paper", "")),
         licence=str(fields.get("licence", "unknown")),
+        non_commercial=bool(fields.get("non_commercial", is_non_commercial(str(fields.get("licence", ""))))),
         family=family,
         steps=int(fields.get("steps", 0)),
         patch_free=bool(fields.get("patch_free", True)),
@@ -77,7 +82,7 @@ def index_outputs(folder: Path) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             if path.stem in found:
                 raise UsageError(f"{folder}: {found[path.stem].name} and {path.name} both match id {path.stem!r}")
             found[path.stem] = path
@@ -94,6 +99,10 @@ class FolderMethod(Method):
     card = MethodCard(name="folder", display_name="folder", paper="", licence="unknown", family="external", steps=0)
     timing = "none"
     runs_in_process = False
+
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"path": argument, **options}
 
     def __init__(self, scale: int = 4, device: str = "cpu", dtype: str = "float32", path: str | Path = "") -> None:
         folder = Path(path).expanduser()

@@ -5,6 +5,11 @@ the nano checkpoint shipped in ``reference_model/checkpoints/nano/`` (trained on
 a nano-scale reference, not a competitive model); ``--opt weights=DIR`` loads any folder in the layout
 ``reference_model/model.py`` documents, including real FLUX.1-dev + SC-VAE weights.
 
+The card describes the folder actually loaded (:func:`checkpoint_card`): its model name and the sha256 of each
+weights file it reads. A checkpoint shipped in ``reference_model/checkpoints/<name>/`` is verified at every load
+against :data:`CHECKPOINT_SHA256` (a changed or missing file is refused, and a shipped folder without an entry
+there is refused too); any other folder is hashed and recorded as it is.
+
 Size policy (declared, recorded in every result through :meth:`Op4ksrMethod.options`): the model needs output
 sides that are multiples of its token pitch (32 px with the F16 VAE). With ``pad="reflect"`` (default) an input
 whose x4 size is not such a multiple (e.g. 960x540 -> 3840x2160, since 2160 = 67.5 x 32) is reflect-padded on
@@ -14,26 +19,104 @@ the right/bottom to the next multiple, super-resolved in one pass, and the outpu
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from op4ksr_bench.errors import UsageError, WeightsMissingError
+from op4ksr_bench.identity import OP4KSR_READS, file_sha256, folder_files
 from op4ksr_bench.methods.base import Method, MethodCard, WeightRef
+from op4ksr_bench.methods.dtypes import check_dtype, torch_dtype
 
 if TYPE_CHECKING:
     import torch
 
 PAD_MODES = ("reflect", "none")
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
-def shipped_checkpoint() -> Path:
-    """The nano checkpoint folder inside the ``reference_model`` package."""
+DEFAULT_CHECKPOINT = "nano"
+"""The shipped checkpoint the method loads without ``--opt weights``."""
+CHECKPOINT_SHA256: dict[str, dict[str, str]] = {
+    "nano": {
+        "transformer/diffusion_pytorch_model.safetensors": (
+            "ab9079b2f551aa5f91212b5833c9010546115faf293c89946d9b746c4d7f83b7"
+        ),
+        "vae/diffusion_pytorch_model.safetensors": "0b4fc1899ce3a6a9d9030dd674c99a8b025ef3a4567415e2cd31806ef0e93592",
+        "prompt_embeddings.safetensors": "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
+    },
+}  # fmt: skip
+"""``{checkpoint folder name: {weights file relative to it: sha256}}`` of every checkpoint shipped in
+``reference_model/checkpoints/``: what each load of that folder is checked against."""
+SHIPPED_LICENCE = "Apache-2.0"
+"""Licence of the shipped checkpoints (the repository's)."""
+
+
+def checkpoints_dir() -> Path:
+    """``reference_model/checkpoints`` inside the installed ``reference_model`` package."""
     import reference_model
 
     # __path__ rather than __file__: it also works if an old editable install maps the package as a namespace
-    return Path(next(iter(reference_model.__path__))).resolve() / "checkpoints" / "nano"
+    return Path(next(iter(reference_model.__path__))).resolve() / "checkpoints"
+
+
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
+    """The folder of shipped checkpoint ``name`` (default: the method's default weights)."""
+    return checkpoints_dir() / name
+
+
+def weight_files(folder: Path) -> dict[str, Path]:
+    """``{relative name: path}`` of the ``.safetensors`` files a model folder's load reads, in the order of
+    :data:`~op4ksr_bench.identity.OP4KSR_READS`, folders first (transformer, VAE, LoRA; prompt embeddings)."""
+    files: dict[str, Path] = {}
+    for member in sorted(OP4KSR_READS, key=lambda name: name.endswith(".safetensors")):
+        files.update(
+            (name, path) for name, path in folder_files(folder, (member,)).items() if name.endswith(".safetensors")
+        )
+    return files
+
+
+def model_name(folder: Path) -> str:
+    """The model name ``op4ksr.json`` gives (``nano``), else the folder's name (a layout without that file)."""
+    try:
+        name = json.loads((Path(folder) / "op4ksr.json").read_text(encoding="utf-8"))["model"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(folder).name
+    return str(name)
+
+
+def checkpoint_card(folder: Path) -> MethodCard:
+    """The ``op4ksr`` card of model folder ``folder``, its weights hashed now (before anything is loaded).
+
+    Raises:
+        WeightsMissingError: ``folder`` is a shipped checkpoint and a file differs from (or lacks) its recorded
+            sha256, or the checkpoint has no record in :data:`CHECKPOINT_SHA256`.
+    """
+    folder = Path(folder).resolve()
+    name_of_model = model_name(folder)
+    hashes = {name: file_sha256(path) for name, path in weight_files(folder).items()}
+    shipped = folder.parent == checkpoints_dir()
+    if shipped:
+        expected = CHECKPOINT_SHA256.get(folder.name)
+        if expected is None:
+            raise WeightsMissingError(
+                f"{folder}: a shipped checkpoint without recorded hashes; add its files' sha256 to "
+                "CHECKPOINT_SHA256 in op4ksr_bench/methods/op4ksr.py"
+            )
+        for name in sorted(set(expected) | set(hashes)):
+            if hashes.get(name) != expected.get(name):
+                found = (hashes.get(name) or "missing")[:12]
+                raise WeightsMissingError(
+                    f"{folder / name}: sha256 {found}... is not the recorded {str(expected.get(name))[:12]}...; "
+                    "restore reference_model/checkpoints from the repository"
+                )
+    return replace(
+        Op4ksrMethod.card,
+        display_name=f"OP4KSR (reference, {name_of_model})",
+        licence=Op4ksrMethod.card.licence if shipped else "unknown (weights from --opt weights)",
+        weights=tuple(WeightRef(f"op4ksr-{name_of_model}/{name}", digest) for name, digest in hashes.items()),
+    )
 
 
 class Op4ksrMethod(Method):
@@ -55,26 +138,17 @@ class Op4ksrMethod(Method):
         display_name="OP4KSR (reference, nano)",
         paper="Deng et al., OP4KSR: One-Step Patch-Free 4K Super-Resolution with Periodic Artifact Suppression, "
         "arXiv 2605.13457 (2026); this project's reference implementation",
-        licence="Apache-2.0",
+        licence=SHIPPED_LICENCE,
         family="diffusion-onestep",
         steps=1,
         patch_free=True,
         scales=(4,),
-        weights=(  # the shipped nano checkpoint (reference_model/checkpoints/nano, in the repository)
-            WeightRef(
-                "op4ksr-nano/transformer/diffusion_pytorch_model.safetensors",
-                "ab9079b2f551aa5f91212b5833c9010546115faf293c89946d9b746c4d7f83b7",
-            ),
-            WeightRef(
-                "op4ksr-nano/vae/diffusion_pytorch_model.safetensors",
-                "0b4fc1899ce3a6a9d9030dd674c99a8b025ef3a4567415e2cd31806ef0e93592",
-            ),
-            WeightRef(
-                "op4ksr-nano/prompt_embeddings.safetensors",
-                "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
-            ),
+        weights=tuple(
+            WeightRef(f"op4ksr-{DEFAULT_CHECKPOINT}/{name}", digest)
+            for name, digest in CHECKPOINT_SHA256[DEFAULT_CHECKPOINT].items()
         ),
     )
+    """The card of the default checkpoint (for listings); each instance carries the card of the folder it loaded."""
 
     def __init__(
         self,
@@ -97,8 +171,7 @@ class Op4ksrMethod(Method):
 
         if pad not in PAD_MODES:
             raise UsageError(f"op4ksr: pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
-        if dtype not in DTYPES:
-            raise UsageError(f"op4ksr: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        check_dtype(dtype)
         if rfr_mode is not None and rfr_mode not in RFR_MODES:
             raise UsageError(f"op4ksr: rfr_mode must be one of {', '.join(RFR_MODES)}, got {rfr_mode!r}")
         folder = Path(weights).expanduser() if weights else shipped_checkpoint()
@@ -112,11 +185,10 @@ class Op4ksrMethod(Method):
             overrides["rfr_mode"] = rfr_mode
         if rfr_scale is not None:
             overrides["rfr_scale"] = float(rfr_scale)
+        self.card = checkpoint_card(folder)  # a shipped checkpoint is verified before it is read
         self.weights_folder = folder
         self.pad = pad
-        self.model = OP4KSR.from_pretrained(
-            folder, overrides=overrides, dtype=getattr(torch, DTYPES[dtype]), device=device
-        ).eval()
+        self.model = OP4KSR.from_pretrained(folder, overrides=overrides, dtype=torch_dtype(dtype), device=device).eval()
         if self.model.config.scale != scale:
             raise UsageError(f"op4ksr: the weights in {folder} are for x{self.model.config.scale}, not x{scale}")
 

@@ -1,4 +1,5 @@
-"""Measuring a method call (device synchronisation, peak memory) and recording the machine that measured it.
+"""Measuring a method call: device synchronisation and peak memory (``run.json`` records the machine, see
+:func:`op4ksr_bench.results.environment_record`).
 
 * GPU (``cuda``): ``torch.cuda.reset_peak_memory_stats`` before the call, ``torch.cuda.max_memory_allocated``
   after it: the largest amount of memory the caching allocator handed to tensors during the call, weights and
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 MemoryKind = Literal["cuda-max-memory-allocated", "cpu-peak-rss-increase", "cpu-peak-rss-increase-sampled"]
 
@@ -110,59 +111,3 @@ class PeakMemory:
             if self._sampler is not None:
                 self._sampler.join()
             self.bytes = max(self._sampled_peak - self._baseline, 0)
-
-
-def git_sha() -> str | None:
-    """The commit of the package's checkout (``+dirty`` if it has changes), or None outside a git checkout."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    if not (root.parent / "pyproject.toml").is_file():  # installed: site-packages may sit in another checkout
-        return None
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
-            timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
-
-
-def environment_record(device: str, dtype: str, memory_kind: str, warmup: str) -> dict[str, Any]:
-    """Package, git, python, torch/CUDA versions and the device, for ``run.json``."""
-    import platform
-
-    import torch
-
-    import op4ksr_bench
-
-    if device.startswith("cuda"):
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    device_name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-    return {
-        "package_version": op4ksr_bench.__version__,
-        "git_sha": git_sha(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "device": device,
-        "device_name": device_name,
-        "cpu_threads": torch.get_num_threads(),
-        "dtype": dtype,
-        "memory_kind": memory_kind,
-        "warmup": warmup,
-    }

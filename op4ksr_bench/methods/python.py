@@ -82,6 +82,12 @@ class CallableMethod(Method):
         **metadata: Scalar options recorded with the run and part of its identity (``checkpoint="epoch12"``).
     """
 
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``MODULE:CALLABLE`` is imported here; ``function`` and ``spec`` cannot be overridden by options."""
+        function, name = load_callable(argument)
+        return {"name": name, **options, "function": function, "spec": spec}
+
     def __init__(
         self,
         function: Callable,

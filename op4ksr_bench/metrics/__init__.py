@@ -1,6 +1,19 @@
-"""Metrics. ``METRICS`` maps names to :class:`~op4ksr_bench.metrics.base.Metric` classes, lazily."""
+"""Metrics. ``METRICS`` maps names to :class:`~op4ksr_bench.metrics.base.Metric` classes, lazily.
+
+Adding a metric is one class (with its facts as class attributes, :class:`~op4ksr_bench.metrics.base.Metric`)
+and one line below. Every list of metric names (the defaults, the native ones, the leaderboard's column order,
+the weights catalogue's "used by") is derived here from the registered classes; importing them imports numpy
+and scipy, never torch (learned metrics import their backends when built).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from op4ksr_bench.registry import Registry
+
+if TYPE_CHECKING:
+    from op4ksr_bench.metrics.base import Metric
 
 METRICS: Registry = Registry("metric")
 
@@ -30,3 +43,29 @@ for _name, _target in (
 ):
     METRICS.register(_name, _target)
 del _name, _target
+
+
+def metric_classes() -> list[type[Metric]]:
+    """Every registered metric class, in registration order."""
+    return [METRICS.get(name) for name in METRICS.names()]
+
+
+def default_metrics() -> tuple[str, ...]:
+    """Names of the metrics declared ``default`` (what ``score`` computes without ``--metrics``)."""
+    return tuple(cls.name for cls in metric_classes() if cls.default)
+
+
+def native_metrics() -> tuple[str, ...]:
+    """Names of the metrics computed by this package's own code from no weight file (:meth:`Metric.is_native`)."""
+    return tuple(cls.name for cls in metric_classes() if cls.is_native())
+
+
+def display_order() -> tuple[str, ...]:
+    """Names of the metrics with a ``display_order``, in that order (the leaderboard's column order)."""
+    ordered = [cls for cls in metric_classes() if cls.display_order is not None]
+    return tuple(cls.name for cls in sorted(ordered, key=lambda cls: cls.display_order))
+
+
+def metrics_using(weight_name: str) -> tuple[str, ...]:
+    """Names of the metrics that need the weights catalogue entry ``weight_name``."""
+    return tuple(cls.name for cls in metric_classes() if weight_name in cls.weights)

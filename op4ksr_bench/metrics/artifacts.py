@@ -6,6 +6,7 @@ L_AP loss. ``seam`` compares gradient energy on tile boundaries with same-phase 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from op4ksr_bench.errors import ImageError, UsageError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_reference
 
 DEFAULT_PERIODS = (8, 16, 32, 64)  # mirrors periodicity.DEFAULT_PERIODS without importing torch here
 
@@ -36,6 +38,9 @@ class _Periodicity(Metric):
     def __init__(self, extra_periods: Sequence[int] = (), tile_stride: int | None = None, device: str = "cpu") -> None:
         self.periods = candidate_periods(extra_periods, tile_stride)
         self.device = device
+        from op4ksr_bench.metrics.memo import ImageMemo
+
+        self._tables = ImageMemo(capacity=8)  # grid-only tables, reused for every image of the same size
 
     def settings(self) -> dict[str, Any]:
         from op4ksr_bench.metrics import periodicity
@@ -62,7 +67,8 @@ class _Periodicity(Metric):
         check_rgb8(image, "image")
 
         def compute():  # luminance straight from the 8-bit array: no float RGB tensor (periodicity.luminance_rgb8)
-            return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
+            with periodicity.spectral_tables(self._tables):
+                return periodicity.pas_luminance(periodicity.luminance_rgb8(image).to(self.device), periods)
 
         from op4ksr_bench.metrics import memo
 
@@ -73,6 +79,9 @@ class PAS(_Periodicity):
     """Periodic Artifact Score (NR): lattice-lag prominence of the high-passed luminance autocorrelation."""
 
     name: ClassVar[str] = "pas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 15
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -86,13 +95,13 @@ class DPAS(_Periodicity):
     """dPAS (FR) = PAS(SR) - PAS(HR): periodic structure the method added beyond the reference's own."""
 
     name: ClassVar[str] = "dpas"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 9
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "FR"
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
-        if ref is None:
-            raise ImageError("dpas is a full-reference metric and needs a reference image")
-        if pred.shape != ref.shape:
-            raise ImageError(f"dpas: prediction {pred.shape[:2]} and reference {ref.shape[:2]} differ in size")
+        check_reference(self.name, pred, ref)
         predicted, reference = self._report(pred), self._report(ref)
         values = {self.name: predicted.value - reference.value}
         values.update(
@@ -159,12 +168,6 @@ def _line_sums(energy: np.ndarray, stride: int, phase: int) -> tuple[float, floa
     return boundary_total, control_total, used
 
 
-def seam_score(grey: np.ndarray, stride: int) -> float | None:
-    """Seam score of an 8-bit grey image at tile ``stride`` (see :class:`Seam`); None if no boundary has a control."""
-    columns, rows = boundary_energy(grey)
-    return _seam_from_energy(columns, rows, stride)
-
-
 def _seam_from_energy(columns: np.ndarray, rows: np.ndarray, stride: int) -> float | None:
     phase = control_phase(stride)
     if phase is None:
@@ -195,6 +198,9 @@ class Seam(Metric):
     """
 
     name: ClassVar[str] = "seam"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 16
+    score_range: ClassVar[tuple[float, float]] = (-1.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     ideal: ClassVar[float | None] = SEAM_NO_EFFECT

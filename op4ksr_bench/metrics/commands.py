@@ -23,10 +23,11 @@ from typing import Any
 
 from op4ksr_bench import __version__, paths
 from op4ksr_bench.atomic import atomic_write_text, sha256_file
+from op4ksr_bench.console import text_table, throughput
 from op4ksr_bench.errors import Op4ksrError, UsageError
+from op4ksr_bench.imagefiles import IMAGE_SUFFIXES, is_image_file
 from op4ksr_bench.stats import CI_METHOD
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 FORMATS = ("table", "json", "csv")
 ROW_FIELDS = ("id", "status", "reason")
 """Keys of a per-image row that are not metric values."""
@@ -45,7 +46,7 @@ def ls_metrics() -> None:
     from op4ksr_bench import weights
     from op4ksr_bench.metrics import METRICS
 
-    header = ("name", "kind", "better", "backend", "licence", "4K policy", "weights")
+    header = ("name", "kind", "better", "range", "backend", "licence", "4K policy", "weights")
     rows = []
     for name in METRICS.names():
         metric_class = METRICS.get(name)
@@ -54,16 +55,18 @@ def ls_metrics() -> None:
         licence = metric_class.licence + (" [non-commercial]" if metric_class.non_commercial else "")
         rows.append(
             (
-                name,
+                name + (" *" if metric_class.default else ""),
                 metric_class.kind,
                 direction(metric_class),
+                score_range_text(metric_class),
                 metric_class.backend,
                 licence,
                 policy_of(metric_class),
                 status,
             )
         )
-    print(_text_table(header, rows))
+    print(text_table(header, rows))
+    print("\n* computed by `score` when no --metrics are given (full-reference ones only with references)")
     if any(row[-1].startswith("MISSING") for row in rows):
         print("\nMissing weights: `op4ksr-bench weights list` says where each file goes and how to obtain it.")
 
@@ -77,7 +80,7 @@ def image_files(folder: Path) -> dict[str, Path]:
         raise UsageError(f"{folder} is not a folder")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if is_image_file(path):
             if path.stem in found:
                 raise UsageError(
                     f"{folder} holds two images named {path.stem!r} ({found[path.stem].name}, {path.name})"
@@ -162,6 +165,12 @@ class ScoreCache:
 
     def store(self, pred_hash: str, ref_hash: str | None, entries: dict[str, dict[str, float | None]]) -> None:
         atomic_write_text(self._path(pred_hash, ref_hash), json.dumps(entries, sort_keys=True))
+
+
+def score_range_text(metric_class: type) -> str:
+    """``[low, high]`` with ``inf`` for an unbounded side (the class's ``score_range``)."""
+    low, high = metric_class.score_range
+    return f"[{low:g}, {high:g}]"
 
 
 def direction(metric_class) -> str:
@@ -324,11 +333,8 @@ def summarize_rows(per_image: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def _progress(done: int, total: int, started: float, stem: str, cached: bool) -> None:
-    elapsed = time.monotonic() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 else 0.0
     note = " (cached)" if cached else ""
-    print(f"[{done}/{total}] {stem}{note}  {rate:.2f} img/s  ETA {eta:.0f}s", file=sys.stderr)
+    print(f"[{done}/{total}] {stem}{note} | {throughput(done, total, time.monotonic() - started)}", file=sys.stderr)
 
 
 def _format_value(value: Any) -> str:
@@ -393,19 +399,9 @@ def _render(
     )
     rows.append(("median", *(_format_value(summary["median"].get(name)) for name in headline)))
     rows.append(("n", *(str(summary["count"].get(name, 0)) for name in headline)))
-    text = _text_table(("id", *headline), rows) + "\n"
+    text = text_table(("id", *headline), rows) + "\n"
     failed = [row for row in per_image if row["status"] != "ok"]
     if failed:
         text += f"\n{len(failed)} failed (means are over the {scored} scored images):\n"
         text += "".join(f"  {row['id']}: {row['reason']}\n" for row in failed)
     return text
-
-
-def _text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * width for width in widths))
-    lines += [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join(lines)

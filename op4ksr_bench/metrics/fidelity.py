@@ -33,6 +33,7 @@ import numpy as np
 from op4ksr_bench.errors import ImageError
 from op4ksr_bench.metrics import memo
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_same_size
 
 DATA_RANGE = 255.0
 SSIM_SIGMA = 1.5
@@ -79,7 +80,7 @@ def _y_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def psnr(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> float:
     """Peak signal-to-noise ratio in dB: ``10 log10(data_range^2 / MSE)``; ``inf`` for identical images."""
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     if pred.dtype == np.uint8 and ref.dtype == np.uint8:
         import cv2
 
@@ -107,7 +108,7 @@ def ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -
 
 def _ms_ssim(pred: np.ndarray, ref: np.ndarray, data_range: float, first: SsimStatistics | None = None) -> float:
     """MS-SSIM; ``first`` is the full-resolution pass if already computed (``_ssim_statistics(pred, ref)``)."""
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     _check_ms_ssim_size(pred)
     x, y = pred, ref  # the first scale converts strip by strip
     contrast_structure = []
@@ -129,14 +130,6 @@ def _check_ms_ssim_size(image: np.ndarray) -> None:
     if min(image.shape[:2]) < minimum:
         raise ImageError(
             f"ms-ssim needs images of at least {minimum}x{minimum} px, got {image.shape[1]}x{image.shape[0]}"
-        )
-
-
-def _check_pair(pred: np.ndarray, ref: np.ndarray) -> None:
-    if pred.shape != ref.shape:
-        raise ImageError(
-            f"prediction is {pred.shape[1]}x{pred.shape[0]} but the reference is {ref.shape[1]}x{ref.shape[0]}; "
-            "full-reference metrics need images of the same size (nothing is resized)"
         )
 
 
@@ -162,7 +155,7 @@ def _ssim_statistics(
     """One SSIM pass over ``H x W`` or ``H x W x C`` images (any real dtype), strip by strip in float32."""
     import cv2
 
-    _check_pair(pred, ref)
+    check_same_size(pred, ref)
     height, width = pred.shape[:2]
     pad = SSIM_WINDOW // 2
     if height <= 2 * pad or width <= 2 * pad:
@@ -259,7 +252,7 @@ class _Fidelity(Metric):
         """Border-cropped pair in the metric's colour space (Y computed once per image object, shared)."""
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         if self.colour == "y":
             shared = memo.current()
             return tuple(  # type: ignore[return-value]
@@ -276,7 +269,7 @@ class _Fidelity(Metric):
         """The full-resolution SSIM pass of the pair, shared by ``ssim`` and ``ms-ssim`` (same colour and crop)."""
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         key = ("ssim-pass", self.colour, self.crop_border)
         return memo.current().get((pred, ref), key, lambda: _ssim_statistics(*self._prepare(pred, ref), DATA_RANGE))
 
@@ -285,6 +278,9 @@ class PSNR(_Fidelity):
     """PSNR on RGB (dB)."""
 
     name: ClassVar[str] = "psnr"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 1
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     higher_is_better: ClassVar[bool] = True
 
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
@@ -295,6 +291,9 @@ class PSNRY(PSNR):
     """PSNR on BT.601 Y (MATLAB ``rgb2ycbcr``), dB."""
 
     name: ClassVar[str] = "psnr-y"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 3
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     colour: ClassVar[str] = "y"
 
 
@@ -302,6 +301,9 @@ class SSIM(_Fidelity):
     """SSIM on RGB (mean of the channels)."""
 
     name: ClassVar[str] = "ssim"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 2
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
 
     def settings(self) -> dict[str, Any]:
@@ -315,6 +317,9 @@ class SSIMY(SSIM):
     """SSIM on BT.601 Y (MATLAB ``rgb2ycbcr``)."""
 
     name: ClassVar[str] = "ssim-y"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 4
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     colour: ClassVar[str] = "y"
 
 
@@ -350,6 +355,9 @@ class SSIMOfficial(_Fidelity):
     values pyiqa publishes as the official ones (``ResultsCalibra``: "we remove such constraint")."""
 
     name: ClassVar[str] = "ssim-official"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
     colour: ClassVar[str] = "gray"
     downsample: ClassVar[bool] = False
@@ -368,7 +376,7 @@ class SSIMOfficial(_Fidelity):
     def __call__(self, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
         if ref is None:
             raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-        _check_pair(pred, ref)
+        check_same_size(pred, ref)
         pair = [rgb_to_gray(crop_border(image, self.crop_border)) for image in (pred, ref)]
         if self.downsample:
             pair = [matlab_downsample(image) for image in pair]
@@ -380,6 +388,9 @@ class SSIMMatlab(SSIMOfficial):
     downsampling (the convention of IQA-database studies; at 4K it scores an 8x smaller image)."""
 
     name: ClassVar[str] = "ssim-matlab"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     downsample: ClassVar[bool] = True
 
 
@@ -387,6 +398,9 @@ class MSSSIM(_Fidelity):
     """Five-scale MS-SSIM on RGB."""
 
     name: ClassVar[str] = "ms-ssim"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 5
+    score_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     higher_is_better: ClassVar[bool] = True
 
     def settings(self) -> dict[str, Any]:

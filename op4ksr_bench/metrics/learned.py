@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -32,12 +33,96 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from op4ksr_bench.errors import ImageError, WeightsMissingError
+from op4ksr_bench.errors import WeightsMissingError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_reference
+from op4ksr_bench.tilegrid import tile_starts
+from op4ksr_bench.weights import WeightFile
 
 logger = logging.getLogger(__name__)
 
 PYIQA_LICENCE = "CC BY-NC-SA 4.0 (pyiqa; weights per original model)"
+
+# The weight files of the learned metrics (registered in op4ksr_bench.weights.CATALOGUE).
+# Full sha256 of files whose names carry only a hash prefix (referred to below as "see the hash sources"):
+# - dists: measured on the identical file in the PyPI wheel torchmetrics==1.9.0, member
+#   torchmetrics/functional/image/dists_models/weights.pt (12,288 bytes, a plain alpha/beta state dict; its sha256
+#   starts with the f5e65c96 of pyiqa's file name): `pip download --no-deps torchmetrics==1.9.0`, hash the member.
+# - torchvision-alexnet, torchvision-vgg16: the digests of download.pytorch.org's files, pinned identically by many
+#   independent public projects; each starts with the prefix torchvision puts in the file name.
+# - musiq-koniq, topiq-nr-koniq: only the name prefix is known (checked at load); maniqa-koniq: none (the sha256
+#   recorded by `weights import` is checked at load). Every file loads as tensors only (load_checkpoint).
+
+PYIQA_SOURCE = "the IQA-PyTorch weights release (chaofengc/IQA-PyTorch-Weights on the Hugging Face hub)"
+PYIQA_WEIGHTS_LICENCE = "pyiqa weights: CC BY-NC-SA 4.0 / per original model"
+
+TORCHVISION_ALEXNET = WeightFile(
+    name="torchvision-alexnet",
+    filename="alexnet-owt-7be5be79.pth",
+    root="torchvision",
+    sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",  # see the hash sources
+    size=None,
+    licence="BSD-3-Clause (torchvision); ImageNet-trained",
+    source="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+)
+TORCHVISION_VGG16 = WeightFile(
+    name="torchvision-vgg16",
+    filename="vgg16-397923af.pth",
+    root="torchvision",
+    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",  # see the hash sources
+    size=None,
+    licence="BSD-3-Clause (torchvision); ImageNet-trained",
+    source="https://download.pytorch.org/models/vgg16-397923af.pth",
+)
+DISTS_WEIGHTS = WeightFile(
+    name="dists",
+    filename="DISTS_weights-f5e65c96.pth",
+    root="pyiqa",
+    sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",  # see the hash sources
+    size=12288,
+    licence="MIT (DISTS); redistributed by pyiqa",
+    source=PYIQA_SOURCE,
+    non_commercial=True,
+)
+MUSIQ_KONIQ = WeightFile(
+    name="musiq-koniq",
+    filename="musiq_koniq_ckpt-e95806b9.pth",
+    root="pyiqa",
+    sha256=None,
+    size=None,
+    licence=PYIQA_WEIGHTS_LICENCE,
+    source=PYIQA_SOURCE,
+    non_commercial=True,
+)
+MANIQA_KONIQ = WeightFile(
+    name="maniqa-koniq",
+    filename="ckpt_koniq10k.pt",
+    root="pyiqa",
+    sha256=None,
+    size=None,
+    licence="Apache-2.0 (MANIQA); redistributed by pyiqa",
+    source=PYIQA_SOURCE,
+    non_commercial=True,
+)
+CLIP_RN50 = WeightFile(
+    name="clip-rn50",
+    filename="RN50.pt",
+    root="clip",
+    sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+    size=None,
+    licence="MIT (OpenAI CLIP)",
+    source="OpenAI's CLIP release (the RN50.pt model file named in pyiqa/archs/clip_model.py)",
+)
+TOPIQ_NR_KONIQ = WeightFile(
+    name="topiq-nr-koniq",
+    filename="cfanet_nr_koniq_res50-9a73138b.pth",
+    root="pyiqa",
+    sha256=None,
+    size=None,
+    licence=PYIQA_WEIGHTS_LICENCE,
+    source=PYIQA_SOURCE,
+    non_commercial=True,
+)
 
 
 def package_version(name: str) -> str:
@@ -146,24 +231,14 @@ def ensure_clip_importable() -> None:
     sys.modules["pkg_resources"] = shim
 
 
-def tile_origins(length: int, tile: int) -> list[int]:
-    """Tile starts covering ``[0, length)``: multiples of ``tile``, the last one aligned to the end."""
-    if length <= tile:
-        return [0]
-    origins = list(range(0, length - tile + 1, tile))
-    if origins[-1] + tile < length:
-        origins.append(length - tile)
-    return origins
-
-
 def tiles(height: int, width: int, tile: int | None) -> list[tuple[int, int, int, int]]:
     """``(y, x, h, w)`` of every tile of the ``tiled-mean`` policy (one whole-image tile when ``tile`` is None)."""
     if tile is None:
         return [(0, 0, height, width)]
     return [
         (y, x, min(tile, height), min(tile, width))
-        for y in tile_origins(height, tile)
-        for x in tile_origins(width, tile)
+        for y in tile_starts(height, tile, tile)
+        for x in tile_starts(width, tile, tile)
     ]
 
 
@@ -209,10 +284,7 @@ class LearnedMetric(Metric):
         from op4ksr_bench.metrics.fidelity import crop_border
 
         if self.kind == "FR":
-            if ref is None:
-                raise ImageError(f"{self.name} is a full-reference metric and needs a reference image")
-            if ref.shape != pred.shape:
-                raise ImageError(f"{self.name}: prediction {pred.shape[:2]} and reference {ref.shape[:2]} differ")
+            check_reference(self.name, pred, ref)
             pred, ref = crop_border(pred, self.crop_border), crop_border(ref, self.crop_border)
         height, width = pred.shape[:2]
         scores = []
@@ -260,6 +332,9 @@ class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 with AlexNet features (lower is better)."""
 
     name: ClassVar[str] = "lpips-alex"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 6
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     network: ClassVar[str] = "alex"
     weights: ClassVar[tuple[str, ...]] = ("torchvision-alexnet",)
 
@@ -268,6 +343,9 @@ class LPIPSVGG(_LPIPS):
     """LPIPS v0.1 with VGG16 features (lower is better)."""
 
     name: ClassVar[str] = "lpips-vgg"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 7
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     network: ClassVar[str] = "vgg"
     weights: ClassVar[tuple[str, ...]] = ("torchvision-vgg16",)
 
@@ -289,6 +367,9 @@ class DISTS(_Pyiqa):
     """DISTS (FR, lower is better) through pyiqa."""
 
     name: ClassVar[str] = "dists"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 8
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)  # 0 at identity; a negative structure term can pass 1
     kind: ClassVar = "FR"
     higher_is_better: ClassVar[bool] = False
     weights: ClassVar[tuple[str, ...]] = ("dists", "torchvision-vgg16")
@@ -307,6 +388,9 @@ class NIQEPyiqa(_Pyiqa):
     ``niqe`` (``op4ksr_bench.metrics.niqe``), same parameters and convention."""
 
     name: ClassVar[str] = "niqe-pyiqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     licence: ClassVar[str] = "CC BY-NC-SA 4.0 (pyiqa code); parameters Apache-2.0 (BasicSR)"
@@ -328,6 +412,9 @@ class MUSIQ(_Pyiqa):
     """MUSIQ trained on KonIQ-10k (NR, higher is better); tiled so native-resolution patches stay bounded."""
 
     name: ClassVar[str] = "musiq"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 11
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("musiq-koniq",)
@@ -345,6 +432,9 @@ class MANIQA(_Pyiqa):
     """MANIQA trained on KonIQ-10k (NR, higher is better): pyiqa's 20 uniform 224x224 crops, deterministic."""
 
     name: ClassVar[str] = "maniqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 12
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("maniqa-koniq",)
@@ -364,6 +454,9 @@ class CLIPIQA(_Pyiqa):
     """CLIP-IQA with CLIP RN50 and pyiqa's prompt pairs (NR, higher is better)."""
 
     name: ClassVar[str] = "clipiqa"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 13
+    score_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("clip-rn50",)
@@ -380,6 +473,9 @@ class TOPIQNR(_Pyiqa):
     """TOPIQ-NR (CFANet, ResNet50, KonIQ-10k; NR, higher is better)."""
 
     name: ClassVar[str] = "topiq-nr"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 14
+    score_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("topiq-nr-koniq",)

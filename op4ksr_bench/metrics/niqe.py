@@ -35,6 +35,20 @@ from scipy.special import gammaln
 
 from op4ksr_bench.errors import ImageError
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.weights import WeightFile
+from op4ksr_bench.weights.fetchers import BASICSR_VERSION, NIQE_MEMBER, fetch_niqe
+
+NIQE_PARAMETERS = WeightFile(
+    name="niqe-pris-params",
+    filename="niqe_modelparameters.mat",
+    root="pyiqa",
+    sha256="b6ba79ec4c0558d205c4277d411e896ac69398a89f3d07422445a20eaeb3af7a",
+    size=10928,
+    licence="Apache-2.0 (BasicSR); NIQE pristine model of Mittal et al.",
+    source=f"PyPI sdist basicsr=={BASICSR_VERSION}, member {NIQE_MEMBER} (converted)",
+    fetcher=fetch_niqe,
+)
+"""The pristine NIQE model (``mu_prisparam``, ``cov_prisparam``) in pyiqa's file; also used by ``niqe-pyiqa``."""
 
 BLOCK = 96
 """Block size at scale 1 (the authors' recommended value); 48 px at scale 2."""
@@ -274,6 +288,9 @@ class NIQE(Metric):
     """
 
     name: ClassVar[str] = "niqe"
+    default: ClassVar[bool] = True
+    display_order: ClassVar[int | None] = 10
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
     licence: ClassVar[str] = (
@@ -309,4 +326,7 @@ class NIQEYCbCr(NIQE):
     """NIQE on BT.601 Y of YCbCr (BasicSR's convention), native."""
 
     name: ClassVar[str] = "niqe-ycbcr"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = None
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     colour: ClassVar[str] = "ycbcr"

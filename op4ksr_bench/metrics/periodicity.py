@@ -23,13 +23,16 @@ Shapes: images are ``[B, 3, H, W]`` float in ``[0, 1]``; scores are ``[B, len(pe
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as functional
+
+from op4ksr_bench.metrics.memo import ImageMemo
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """BT.601 luma weights, as for the Y of Y'CbCr (without the studio-range offset, which the high-pass removes)."""
@@ -391,12 +394,35 @@ def _highpass_transfer(size: tuple[int, int], sigma: float, dtype: torch.dtype, 
     return 1.0 - torch.exp(-2.0 * math.pi**2 * sigma**2 * radius2)
 
 
-@lru_cache(maxsize=4)
+_TABLES: contextvars.ContextVar[ImageMemo | None] = contextvars.ContextVar("op4ksr_bench_spectral_tables", default=None)
+
+
+@contextlib.contextmanager
+def spectral_tables(tables: ImageMemo) -> Iterator[None]:
+    """Keep the tables that depend only on the grid (high-pass transfer, row DFT) in ``tables`` inside this block.
+
+    The caller owns ``tables`` (a PAS metric keeps one for its lifetime: computing the transfer of a 4K grid is a
+    noticeable part of a 4K PAS call); outside any block every table is computed for the call that needs it.
+    """
+    token = _TABLES.set(tables)
+    try:
+        yield
+    finally:
+        _TABLES.reset(token)
+
+
+def _table(key: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    tables = _TABLES.get()
+    return compute() if tables is None else tables.get((), key, compute)
+
+
 def _highpass_power_transfer(
     size: tuple[int, int], sigma: float, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """``|H|^2`` of :func:`_highpass_transfer`, cached per grid (constant: no gradient flows through it)."""
-    return _highpass_transfer(size, sigma, dtype, device).square()
+    """``|H|^2`` of :func:`_highpass_transfer` (constant: no gradient flows through it); see :func:`spectral_tables`."""
+    return _table(
+        ("highpass", size, sigma, dtype, device), lambda: _highpass_transfer(size, sigma, dtype, device).square()
+    )
 
 
 def _rfft2(signal: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -435,12 +461,16 @@ def _raw_autocorrelation(
     return torch.fft.irfft2(power, s=size), size
 
 
-@lru_cache(maxsize=8)
 def _row_dft(length: int, rows: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``[cos; sin](2 pi k r / length) / length`` for ``r`` in ``rows``, ``k = 0..length-1``: ``[2 len(rows), length]``.
 
-    The phase is reduced modulo ``length`` in integers first, so it stays exact for long transforms.
+    The phase is reduced modulo ``length`` in integers first, so it stays exact for long transforms. Kept in the
+    enclosing :func:`spectral_tables`, if any.
     """
+    return _table(("rows", length, rows, dtype, device), lambda: _compute_row_dft(length, rows, dtype, device))
+
+
+def _compute_row_dft(length: int, rows: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     frequencies = torch.arange(length, dtype=torch.int64)
     lags = torch.tensor(rows, dtype=torch.int64)
     phase = (lags[:, None] * frequencies[None, :]).remainder(length).to(torch.float64) * (2 * math.pi / length)

@@ -15,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from op4ksr_bench.errors import ImageError, UsageError, WeightsMissingError
-from op4ksr_bench.metrics import METRICS
+from op4ksr_bench.errors import UsageError, WeightsMissingError
+from op4ksr_bench.metrics import METRICS, default_metrics, native_metrics
 from op4ksr_bench.metrics.base import Metric
+from op4ksr_bench.metrics.pairs import check_same_size
 
-DEFAULT_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "lpips-alex", "dists", "niqe", "musiq", "pas", "dpas", "seam")
-"""Used by ``score`` when no ``--metrics`` are given (FR ones only when references are given)."""
+DEFAULT_METRICS = default_metrics()
+"""Used by ``score`` when no ``--metrics`` are given (FR ones only when references are given): the classes
+declared ``default``."""
 
-NATIVE_METRICS = ("psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "glcm", "compression-ratio", "pas", "dpas", "seam")
+NATIVE_METRICS = native_metrics()
+"""Metrics this package computes itself from no weight file (:meth:`~op4ksr_bench.metrics.base.Metric.is_native`)."""
 
 
 def declared_tile_stride(method: Any) -> int | None:
@@ -105,11 +108,8 @@ def score_images(metrics: Sequence[Metric], pred: np.ndarray, ref: np.ndarray | 
     Raises:
         ImageError: the reference's size differs from the prediction's (never resized).
     """
-    if ref is not None and ref.shape != pred.shape:
-        raise ImageError(
-            f"prediction is {pred.shape[1]}x{pred.shape[0]} but its reference is {ref.shape[1]}x{ref.shape[0]}; "
-            "full-reference metrics need equal sizes (nothing is resized)"
-        )
+    if ref is not None:
+        check_same_size(pred, ref, ref_name="its reference")
     from op4ksr_bench.metrics import memo
 
     values: dict[str, float | None] = {}
@@ -128,11 +128,8 @@ def score_files(metrics: Sequence[Metric], pred_path: Path, ref_path: Path | Non
 
     pred = read_image(pred_path)
     ref = read_image(ref_path) if ref_path is not None else None
-    if ref is not None and ref.shape != pred.shape:
-        raise ImageError(
-            f"{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {ref_path} is {ref.shape[1]}x{ref.shape[0]}; "
-            "full-reference metrics need equal sizes (nothing is resized)"
-        )
+    if ref is not None:
+        check_same_size(pred, ref, str(pred_path), str(ref_path))
     return score_images(metrics, pred, ref)
 
 

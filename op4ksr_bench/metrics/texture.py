@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import io
 import math
-from functools import lru_cache
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,7 +53,6 @@ def grey_levels(image: np.ndarray) -> np.ndarray:
     return grey // (256 // GLCM_LEVELS)
 
 
-@lru_cache(maxsize=1)
 def _offsets() -> tuple[tuple[tuple[int, int], int], ...]:
     """Distinct (row, column) offsets of scikit-image's (distance, angle) grid with their multiplicity."""
     counts: dict[tuple[int, int], int] = {}
@@ -67,8 +67,7 @@ def _pairs(offset: tuple[int, int]) -> int:
     return (GLCM_PATCH - abs(offset[0])) * (GLCM_PATCH - abs(offset[1]))
 
 
-@lru_cache(maxsize=1)
-def _value_keys() -> tuple[dict[int, np.ndarray], int, int]:
+def _value_keys() -> tuple[Mapping[int, np.ndarray], int, int]:
     """Map every possible normalised value ``c / N`` to a key shared by equal values across pair counts ``N``.
 
     Returns ``({N: keys[c] for c in 0..N}, number_of_keys, key_of_zero)``.
@@ -79,8 +78,15 @@ def _value_keys() -> tuple[dict[int, np.ndarray], int, int]:
     keys, start = {}, 0
     for total in totals:
         keys[total] = inverse[start : start + total + 1]
+        keys[total].flags.writeable = False
         start += total + 1
-    return keys, len(unique), int(np.searchsorted(unique, 0.0))
+    return MappingProxyType(keys), len(unique), int(np.searchsorted(unique, 0.0))
+
+
+OFFSETS = _offsets()
+"""The distinct offsets with their multiplicity (constants of the GLCM settings, computed once at import)."""
+VALUE_KEYS = _value_keys()
+"""``({N: keys}, number_of_keys, key_of_zero)`` for the pair counts of :data:`OFFSETS` (read-only arrays)."""
 
 
 def glcm_patch_scores(levels: np.ndarray) -> np.ndarray:
@@ -105,14 +111,14 @@ def glcm_patch_scores(levels: np.ndarray) -> np.ndarray:
 def _chunk_scores(patches: np.ndarray) -> np.ndarray:
     """Scores of ``[P, 64, 64]`` int32 level patches: per offset, the GLCM of every patch by one ``bincount``,
     then the number of cells holding each count (value ``count / pairs``), merged over offsets by value."""
-    keys, key_count, _ = _value_keys()
+    keys, key_count, _ = VALUE_KEYS
     count = patches.shape[0]
     cells = GLCM_LEVELS * GLCM_LEVELS
     entries = cells * len(GLCM_DISTANCES) * len(GLCM_ANGLES)
     patch_index = np.arange(count, dtype=np.int64)[:, None]
     scaled = patches * GLCM_LEVELS + (np.arange(count, dtype=np.int32) * cells)[:, None, None]
     merged_ids, merged_weights = [], []
-    for (row, col), multiplicity in _offsets():
+    for (row, col), multiplicity in OFFSETS:
         first = scaled[:, max(0, -row) : GLCM_PATCH - max(0, row), max(0, -col) : GLCM_PATCH - max(0, col)]
         second = patches[:, max(0, row) : GLCM_PATCH - max(0, -row), max(0, col) : GLCM_PATCH - max(0, -col)]
         glcm = np.bincount((first + second).ravel(), minlength=count * cells).reshape(count, cells)
@@ -163,6 +169,9 @@ class GLCMScore(Metric):
     """Diffusion-4K GLCM score (mean entropy of 64x64-patch co-occurrence values; higher = richer texture)."""
 
     name: ClassVar[str] = "glcm"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 17
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = True
 
@@ -185,6 +194,9 @@ class CompressionRatio(Metric):
     """Raw bytes over JPEG quality-95 bytes (lower = more fine detail)."""
 
     name: ClassVar[str] = "compression-ratio"
+    default: ClassVar[bool] = False
+    display_order: ClassVar[int | None] = 18
+    score_range: ClassVar[tuple[float, float]] = (0.0, math.inf)
     kind: ClassVar = "NR"
     higher_is_better: ClassVar[bool] = False
 

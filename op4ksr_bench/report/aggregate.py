@@ -17,16 +17,12 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from op4ksr_bench.licences import is_non_commercial
 from op4ksr_bench.report import ranking
-from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, slugify
+from op4ksr_bench.report.runs import LoadedRun, SkippedRun, slugify
 from op4ksr_bench.safepaths import displayable
 from op4ksr_bench.stats import bootstrap_ci
 
-# Display order of the project's metrics (presentation only; unknown metrics follow alphabetically).
-METRIC_ORDER = (
-    "psnr", "ssim", "psnr-y", "ssim-y", "ms-ssim", "lpips-alex", "lpips-vgg", "dists", "dpas",
-    "niqe", "musiq", "maniqa", "clipiqa", "topiq-nr", "pas", "seam", "glcm", "compression-ratio",
-)  # fmt: skip
 PERIOD_KEY = re.compile(r"^pas\.p(\d+)$")
 
 
@@ -134,11 +130,16 @@ class SuiteTable:
     ranking: str = ""
 
 
-def _column_order(name: str) -> tuple[int, str]:
-    return (METRIC_ORDER.index(name), name) if name in METRIC_ORDER else (len(METRIC_ORDER), name)
-
-
 def _columns(runs: list[LoadedRun], warnings: list[str]) -> tuple[MetricColumn, ...]:
+    """Metric columns in display order: the registered metrics' ``display_order`` (presentation only; the facts
+    of each column come from the runs' records), then every other metric alphabetically."""
+    from op4ksr_bench.metrics import display_order
+
+    order = display_order()
+
+    def _column_order(name: str) -> tuple[int, str]:
+        return (order.index(name), name) if name in order else (len(order), name)
+
     found: dict[str, MetricColumn] = {}
     for run in runs:
         for name, meta in run.run["metrics"].items():

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.report.sitepaths import redact, redact_text
-from op4ksr_bench.results import load_run, process_start
+from op4ksr_bench.results import SAMPLE_TIMING_FIELDS, load_run, process_start
 from op4ksr_bench.safepaths import displayable, is_number
 
 logger = logging.getLogger(__name__)
 
-NON_COMMERCIAL = re.compile(r"non[- ]?commercial|\bnc\b|-nc-|-nc$", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -34,11 +33,6 @@ def slugify(text: str, limit: int = 60) -> str:
     if slug != text:
         slug += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
     return slug
-
-
-def is_non_commercial(licence: str | None) -> bool:
-    """True if a licence string restricts commercial use (``CC-BY-NC-4.0``, ``non-commercial``, ...)."""
-    return bool(licence) and bool(NON_COMMERCIAL.search(licence))
 
 
 @dataclass(frozen=True)
@@ -184,7 +178,7 @@ def process_state(process: Any) -> str:
 
 STATISTICS = ("mean", "median", "std", "count", "min", "max", "ci_low", "ci_high")
 """Summary fields that must be numbers (anything else there is shown as ``-`` with a note)."""
-SAMPLE_NUMBERS = ("seconds", "peak_memory_bytes", "score_seconds", "wall_seconds")
+SAMPLE_NUMBERS = SAMPLE_TIMING_FIELDS  # the per-image numbers a row may hold besides its metrics
 
 
 def _describe(value: Any) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from op4ksr_bench.atomic import atomic_write_bytes
+from op4ksr_bench.licences import card_is_non_commercial
 from op4ksr_bench.report import plots as plotting
 from op4ksr_bench.report.aggregate import (
     PERIOD_KEY,
@@ -43,7 +44,7 @@ from op4ksr_bench.report.compare import (
     per_image_note,
     tile_reason,
 )
-from op4ksr_bench.report.runs import LoadedRun, SkippedRun, is_non_commercial, load_runs, slugify
+from op4ksr_bench.report.runs import LoadedRun, SkippedRun, load_runs, slugify
 from op4ksr_bench.safepaths import site_link
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(pretty=_pretty, fmt=format_value, bytes=format_bytes, nc=is_non_commercial)
+    env.globals.update(pretty=_pretty, fmt=format_value, bytes=format_bytes, nc=card_is_non_commercial)
     return env
 
 

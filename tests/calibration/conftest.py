@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from op4ksr_bench import weights
+from op4ksr_bench.weights import fetchers as weight_fetchers
 
 
 def compact(state_dict: dict[str, torch.Tensor], limit: int = 1_000_000) -> dict[str, torch.Tensor]:
@@ -68,7 +69,7 @@ def make_niqe() -> Path:
     basis = rng.standard_normal((36, 36)) * 0.1
     cov = basis @ basis.T + 0.05 * np.eye(36)
     path = destination("niqe-pris-params")
-    path.write_bytes(weights.niqe_mat_bytes(mu, cov))
+    path.write_bytes(weight_fetchers.niqe_mat_bytes(mu, cov))
     return path
 
 

@@ -17,6 +17,8 @@ from skimage import data as photos
 
 from op4ksr_bench import weights
 from op4ksr_bench.metrics.scoring import create_metrics
+from op4ksr_bench.weights import commands as weight_commands
+from op4ksr_bench.weights import fetchers as weight_fetchers
 
 pytestmark = [pytest.mark.calibration, pytest.mark.slow]
 
@@ -51,9 +53,9 @@ def load_basicsr_niqe(archive, folder):
 
 
 def test_niqe_ycbcr_on_fetched_parameters_matches_basicsr(tmp_path):
-    weights.cli_fetch(["niqe-pris-params"])
+    weight_commands.cli_fetch(["niqe-pris-params"])
     assert weights.verify("niqe-pris-params")[0]
-    basicsr_niqe = load_basicsr_niqe(weights.basicsr_sdist(), tmp_path)
+    basicsr_niqe = load_basicsr_niqe(weight_fetchers.basicsr_sdist(), tmp_path)
     metric = create_metrics(["niqe-ycbcr"])[0][0]
     # Full-size photographs agree to 5e-4. NIQE is numerically touchy: on other crops BasicSR's float32 pipeline
     # differs from its own float64 run by up to 0.06 and from pyiqa by up to 0.07 (docs/metrics/calibration.md).

@@ -16,6 +16,7 @@ import torch
 from op4ksr_bench import weights
 from op4ksr_bench.metrics import niqe as native
 from op4ksr_bench.metrics.scoring import create_metrics
+from op4ksr_bench.weights import commands as weight_commands
 
 pytestmark = pytest.mark.calibration
 
@@ -37,7 +38,7 @@ def tensor(array: np.ndarray) -> torch.Tensor:
 def niqe_parameters():
     """BasicSR's pristine NIQE model (the file `weights fetch niqe-pris-params` writes; the basicsr sdist comes
     from PyPI or the shared download cache)."""
-    weights.cli_fetch(["niqe-pris-params"])
+    weight_commands.cli_fetch(["niqe-pris-params"])
     return weights.require("niqe-pris-params")
 
 

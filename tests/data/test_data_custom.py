@@ -14,7 +14,7 @@ from op4ksr_bench.data.manifest import BuiltSuite
 from op4ksr_bench.errors import ManifestError, UsageError
 from op4ksr_bench.imageio import read_image, write_png
 from op4ksr_bench.results import load_run
-from op4ksr_bench.runner import cli_run
+from op4ksr_bench.run_commands import cli_run
 
 from .conftest import natural_image
 

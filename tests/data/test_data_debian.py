@@ -116,7 +116,7 @@ def test_debian_source_unpacks_only_listed_files_and_checks_licences(tmp_path):
     assert [item.id for item in items] == ["fake-bamboo", "fake-bridge"]
     bamboo = items[0]
     assert (bamboo.width, bamboo.height) == (320, 180) and bamboo.path.endswith("Bamboo.edj.jpg")
-    assert bamboo.source == "debian:fake-wallpapers=1.0-1" and bamboo.license == "BSD-2-clause"
+    assert bamboo.source == "debian:fake-wallpapers=1.0-1" and bamboo.licence == "BSD-2-clause"
     info = source.info()["packages"][0]
     assert info["version"] == "1.0-1" and len(info["deb_sha256"]) == 64
     extracted = Path(bamboo.path).parents[3]
@@ -134,7 +134,7 @@ def test_debian_source_unpacks_only_listed_files_and_checks_licences(tmp_path):
 def test_catalogue_ids_are_unique_and_licences_named():
     ids = [f"{package.id_prefix}:{photo.member}" for package in CATALOGUE for photo in package.photos]
     assert len(ids) == len(set(ids)) == 59
-    assert all(photo.license and photo.attribution for package in CATALOGUE for photo in package.photos)
+    assert all(photo.licence and photo.attribution for package in CATALOGUE for photo in package.photos)
 
 
 @pytest.mark.slow

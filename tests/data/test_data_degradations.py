@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from op4ksr_bench.data.degradations import DegradationConfig, degrade, seed_for
+from op4ksr_bench.data.degradations import DegradationConfig, degrade
 from op4ksr_bench.data.kernels import KERNEL_FAMILIES, build_kernel, sinc_kernel
 from op4ksr_bench.errors import ImageError, UsageError
+from op4ksr_bench.seeds import seed_for
 
 
 @pytest.fixture

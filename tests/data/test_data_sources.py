@@ -10,7 +10,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from op4ksr_bench.data.sources import FolderSource, HuggingFaceSource, load_source_image, parse_source
+from op4ksr_bench.data import SOURCES, parse_source
+from op4ksr_bench.data.sources import FolderSource, HuggingFaceSource, load_source_image
 from op4ksr_bench.errors import ManifestError, UsageError
 
 
@@ -18,7 +19,7 @@ def test_folder_source_is_recursive_sorted_and_licensed(photo_folder):
     items = FolderSource(photo_folder).list_images()
     assert len(items) == 8 and [item.id for item in items] == sorted(item.id for item in items)
     assert any(item.original_path.startswith("sub/") for item in items)
-    assert all(item.license.startswith("see LICENSE: CC0-1.0") for item in items)
+    assert all(item.licence.startswith("see LICENSE: CC0-1.0") for item in items)
     first = items[0]
     assert load_source_image(first).shape == (first.height, first.width, 3)
     with pytest.raises(UsageError, match="is not a folder"):
@@ -32,6 +33,23 @@ def test_parse_source_specs(tmp_path, photo_folder):
     assert parse_source("hf:user/set", tmp_path).split == "train"
     with pytest.raises(UsageError, match="unknown source 'ftp:x'"):
         parse_source("ftp:x", tmp_path)
+
+
+@pytest.mark.parametrize("family", SOURCES.names())
+def test_every_registered_source_family_states_its_spelling_and_refuses_a_bad_argument(family, tmp_path):
+    cls = SOURCES.get(family)
+    assert cls.usage.split(":")[0] == family
+    bad = f"{family}:x" if ":" not in cls.usage else f"{family}:"
+    with pytest.raises(UsageError, match=cls.usage.replace("[", r"\[")):
+        parse_source(bad, tmp_path)
+
+
+def test_the_source_modules_do_not_import_each_other():
+    import subprocess
+    import sys
+
+    code = "import sys, op4ksr_bench.data.sources; print('op4ksr_bench.data.debian' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_hf_source_reads_a_local_imagefolder(tmp_path, make_image):
@@ -64,11 +82,9 @@ def test_hf_source_reads_save_to_disk_and_splits(tmp_path, make_image):
 
 def test_repository_suites_use_contract_metric_names():
     from op4ksr_bench.data.suites import DEFAULT_SUITES, load_suite_spec, suite_names
+    from op4ksr_bench.metrics import METRICS
 
-    known = set(
-        "psnr ssim psnr-y ssim-y ms-ssim lpips-alex lpips-vgg dists niqe musiq maniqa clipiqa topiq-nr glcm "
-        "compression-ratio pas dpas seam".split()
-    )
+    known = set(METRICS.names())
     assert set(DEFAULT_SUITES) | {"div4k-50"} <= set(suite_names())
     for name in suite_names():
         spec = load_suite_spec(name)

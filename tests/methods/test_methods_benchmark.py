@@ -1,6 +1,6 @@
 """Timed side by side (``make bench``): the converted methods' torch and ncnn backends on the same real crop.
 
-The reported figures (larger inputs, FLOP rates) come from docs/methods/measure_cpu_speed.py."""
+The reported figures (larger inputs, FLOP rates) come from benchmarks/measure_cpu_speed.py."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import torch
     ("name", "weights_name", "size"), [("span-x4", "span-x4-ch48", 64), ("realesrgan-x4plus", "realesrgan-x4plus", 32)]
 )
 def test_benchmark_converted_backends(benchmark, name, weights_name, size, backend, real_lr_image):
-    from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
+    from op4ksr_bench.weights import commands as weight_commands
 
-    weights.cli_fetch([weights_name])
+    weight_commands.cli_fetch([weights_name])
     method = create_method(name, options={"backend": backend})
     _, height, width = real_lr_image.shape
     top, left = (height - size) // 2, (width - size) // 2

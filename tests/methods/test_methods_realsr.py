@@ -58,9 +58,10 @@ def test_real_realsr_matches_ncnn_on_a_real_crop(variant, backend, tmp_path, run
     from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
     from op4ksr_bench.methods.ncnn_weights import download_archive
+    from op4ksr_bench.weights import commands as weight_commands
 
     name = realsr.weights_name(variant)
-    weights.cli_fetch([name])
+    weight_commands.cli_fetch([name])
     assert weights.verify(name)[0]
     source = realsr.SOURCES[variant]
     param, data = read_model_files(source, download_archive(source))

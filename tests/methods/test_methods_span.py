@@ -156,8 +156,9 @@ def test_real_span_matches_ncnn_on_a_real_crop(name, channels, backend, tmp_path
     from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
     from op4ksr_bench.methods.ncnn_weights import download_archive, read_model_files
+    from op4ksr_bench.weights import commands as weight_commands
 
-    weights.cli_fetch([span.weights_name(channels)])
+    weight_commands.cli_fetch([span.weights_name(channels)])
     assert weights.verify(span.weights_name(channels))[0]
     source = span.SOURCES[channels]
     param, data = read_model_files(source, download_archive(source))
@@ -177,10 +178,10 @@ def test_real_span_matches_ncnn_on_a_real_crop(name, channels, backend, tmp_path
 
 @pytest.mark.slow
 def test_default_backend_is_ncnn_on_cpu_float32_only():
-    from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
+    from op4ksr_bench.weights import commands as weight_commands
 
-    weights.cli_fetch(["span-x4-ch48"])
+    weight_commands.cli_fetch(["span-x4-ch48"])
     assert create_method("span-x4").options()["backend"] == "ncnn"
     assert create_method("span-x4", dtype="bfloat16").options()["backend"] == "torch"
     assert create_method("span-x4", options={"tile": 64, "overlap": 0, "blend": "none"}).options()["backend"] == "ncnn"
@@ -188,10 +189,10 @@ def test_default_backend_is_ncnn_on_cpu_float32_only():
 
 @pytest.mark.slow
 def test_auto_backend_falls_back_to_torch_without_the_archive(monkeypatch, tmp_path, caplog):
-    from op4ksr_bench import weights
     from op4ksr_bench.methods.factory import create_method
+    from op4ksr_bench.weights import commands as weight_commands
 
-    weights.cli_fetch(["span-x4-ch48"])
+    weight_commands.cli_fetch(["span-x4-ch48"])
     monkeypatch.setenv("OP4KSR_DOWNLOADS", str(tmp_path / "empty"))
     assert create_method("span-x4").options()["backend"] == "torch"
     assert "weights fetch span-x4-ch48" in caplog.text

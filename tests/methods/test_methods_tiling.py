@@ -10,7 +10,8 @@ import torch
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.methods.base import Method, MethodCard
 from op4ksr_bench.methods.interpolation import BicubicMethod
-from op4ksr_bench.methods.tiling import BLENDS, TiledMethod, axis_weights, tile_starts
+from op4ksr_bench.methods.tiling import BLENDS, TiledMethod, axis_weights
+from op4ksr_bench.tilegrid import tile_starts
 
 
 class Nearest(Method):
@@ -46,6 +47,9 @@ def test_tile_starts_cover_the_image_and_snap_the_last_tile():
     assert tile_starts(100, 32, 24) == [0, 24, 48, 68]
     assert tile_starts(64, 32, 32) == [0, 32]
     assert tile_starts(20, 32, 24) == [0]
+    assert tile_starts(1000, 512, 512) == [0, 488]  # the grid of the tiled metrics (stride = tile)
+    assert tile_starts(1024, 512, 512) == [0, 512]
+    assert tile_starts(300, 512, 512) == [0]
 
 
 @pytest.mark.parametrize(("blend", "overlap"), itertools.product(BLENDS, [0, 8, 16]))

@@ -33,6 +33,8 @@ def test_ls_metrics_lists_every_metric_with_direction_policy_and_weights():
     assert result.exit_code == 0, result.output
     for text in ("psnr", "maniqa", "tiled-mean 512px", "non-commercial", "MISSING niqe-pris-params", "lower"):
         assert text in result.output
+    assert "psnr *" in result.output and "ms-ssim *" not in result.output  # the default metrics are marked
+    assert "[-1, 1]" in result.output and "[0, inf]" in result.output
 
 
 def test_score_json_has_per_image_mean_and_settings(folders):

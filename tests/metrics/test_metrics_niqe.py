@@ -14,11 +14,12 @@ def test_score_with_niqe_does_not_import_pyiqa_or_torch(tmp_path):
 
     from op4ksr_bench import weights
     from op4ksr_bench.imageio import write_png
+    from op4ksr_bench.weights import fetchers as weight_fetchers
 
     path = weights.weight_path("niqe-pris-params")
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    path.write_bytes(weights.niqe_mat_bytes(rng.uniform(0.2, 3.0, (1, 36)), np.eye(36)))
+    path.write_bytes(weight_fetchers.niqe_mat_bytes(rng.uniform(0.2, 3.0, (1, 36)), np.eye(36)))
     write_png(tmp_path / "pred" / "a.png", photos.coffee()[:192, :192])
     program = (
         "import sys\n"

@@ -13,11 +13,10 @@ from op4ksr_bench.imageio import write_png
 from op4ksr_bench.metrics import METRICS
 from op4ksr_bench.metrics.scoring import NATIVE_METRICS, create_metrics, metric_record, score_files, score_images
 
-CONTRACT_NAMES = (
-    "psnr ssim psnr-y ssim-y ms-ssim lpips-alex lpips-vgg dists niqe musiq maniqa clipiqa topiq-nr glcm "
-    "compression-ratio pas dpas seam"
-).split()
-FULL_REFERENCE = set("psnr ssim psnr-y ssim-y ms-ssim lpips-alex lpips-vgg dists dpas".split())
+ALL_METRICS = METRICS.names()
+"""Every registered metric: the contract tests below check a new registration without being edited."""
+OWN_FACTS = ("name", "default", "display_order", "score_range")
+"""Facts each registered class declares in its own body (inheriting them would copy a parent's membership)."""
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +26,55 @@ def pair():
     return np.clip(reference.astype(np.int32) + noise, 0, 255).astype(np.uint8), reference
 
 
-@pytest.mark.parametrize("name", CONTRACT_NAMES)
-def test_every_contract_metric_is_registered_with_its_metadata(name):
+@pytest.mark.parametrize("name", ALL_METRICS)
+def test_every_registered_metric_declares_its_facts(name):
+    from op4ksr_bench import weights
+
     metric_class = METRICS.get(name)
     assert metric_class.name == name
-    assert metric_class.kind == ("FR" if name in FULL_REFERENCE else "NR")
-    assert isinstance(metric_class.higher_is_better, bool)
+    assert [fact for fact in OWN_FACTS if fact not in vars(metric_class)] == []
+    assert metric_class.kind in ("FR", "NR")
+    assert isinstance(metric_class.higher_is_better, bool) and isinstance(metric_class.default, bool)
+    low, high = metric_class.score_range
+    assert isinstance(low, float) and isinstance(high, float) and low < high
+    assert metric_class.ideal is None or low < metric_class.ideal < high
+    order = metric_class.display_order
+    assert order is None or (isinstance(order, int) and order >= 1)
     assert metric_class.backend == "native" or "==" in metric_class.backend
     assert metric_class.licence
     if metric_class.backend.startswith("pyiqa"):
         assert metric_class.non_commercial
+    assert all(file in weights.CATALOGUE for file in metric_class.weights)
+    assert metric_class.is_native() == (metric_class.backend == "native" and not metric_class.weights)
+
+
+def test_display_orders_are_distinct():
+    orders = [METRICS.get(name).display_order for name in ALL_METRICS if METRICS.get(name).display_order is not None]
+    assert len(orders) == len(set(orders))
+
+
+@pytest.mark.parametrize("name", ALL_METRICS)
+def test_every_registered_metric_scores_within_its_range_or_names_its_missing_weights(name, pair):
+    """Native metrics score a real pair (and give None for FR without a reference); metrics with weight files,
+    which the tests' empty weights folders lack, fail with one line naming the file and skip as a default."""
+    metric_class = METRICS.get(name)
+    pred, ref = pair
+    if metric_class.weights:
+        with pytest.raises(WeightsMissingError, match=name) as caught:
+            create_metrics([name])
+        assert "\n" not in str(caught.value)
+        assert create_metrics(None, default_names=[name]) == (
+            [],
+            [f"skipping {name}: {str(caught.value)[len(name) + 2 :]}"],
+        )
+        return
+    (metric,), warnings = create_metrics([name], tile_stride=48)
+    assert warnings == []
+    values = score_images([metric], pred, ref)
+    low, high = metric_class.score_range
+    assert isinstance(values[name], float) and low <= values[name] <= high
+    without_reference = score_images([metric], pred, None)
+    assert (without_reference[name] is None) == (metric_class.kind == "FR")
 
 
 def test_registry_lists_names_without_importing_torch_backends():

@@ -62,9 +62,9 @@ def test_4k_interpolation_scores_within_005_and_naive_tiles_far_above(load_debia
 
 @pytest.mark.slow
 def test_untiled_learned_sr_scores_near_zero_and_its_naive_tiles_do_not(load_debian_photos):
-    from op4ksr_bench import weights
+    from op4ksr_bench.weights import commands as weight_commands
 
-    weights.cli_fetch(["realesrgan-x4plus"])
+    weight_commands.cli_fetch(["realesrgan-x4plus"])
     (photo,) = load_debian_photos(("lomiri-wallpapers-16.04", "Dragonfly_by_Bolly.jpg"))
     lr = cv2.resize(photo, (352, 264), interpolation=cv2.INTER_AREA)
     untiled = upscale("realesrgan-x4plus", 4, lr)  # 1408x1056

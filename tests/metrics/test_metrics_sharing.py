@@ -96,3 +96,17 @@ def test_one_scoring_call_computes_each_pas_once_and_keeps_nothing_after(monkeyp
     score_images(metrics, pred, ref)
     assert len(calls) == 4  # a new call starts from an empty memo: nothing survives a scoring call
     assert len(memo.current()) == 0
+
+
+def test_pas_keeps_its_grid_tables_for_its_lifetime_and_nowhere_else():
+    rng = np.random.default_rng(3)
+    first, second = (rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(2))
+    (metric,), _ = create_metrics(["pas"])
+    score_images([metric], first, None)
+    tables = len(metric._tables)
+    assert tables >= 1  # the high-pass transfer (and row DFT) of this grid
+    score_images([metric], second, None)
+    assert len(metric._tables) == tables  # same size: reused
+    score_images([metric], first[:80], None)
+    assert len(metric._tables) > tables  # another grid: its own tables
+    assert periodicity._TABLES.get() is None  # nothing left behind outside the metric's call

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from op4ksr_bench.licences import card_is_non_commercial, is_non_commercial
 from op4ksr_bench.report.aggregate import build_tables, format_bytes, format_value, table_data
-from op4ksr_bench.report.runs import is_non_commercial, load_runs, slugify
+from op4ksr_bench.report.runs import load_runs, slugify
 
 
 def test_tables_group_rows_and_mark_best(results):
@@ -93,6 +94,13 @@ def test_table_data_is_json_and_deterministic(results):
 )
 def test_non_commercial_licences(licence, expected):
     assert is_non_commercial(licence) is expected
+
+
+def test_method_cards_declare_non_commercial_and_old_records_fall_back_to_the_licence():
+    assert card_is_non_commercial({"licence": "BSD-3-Clause", "non_commercial": True}) is True
+    assert card_is_non_commercial({"licence": "CC-BY-NC-4.0", "non_commercial": False}) is False  # declared
+    assert card_is_non_commercial({"licence": "CC-BY-NC-4.0"}) is True  # a run.json written before the flag
+    assert card_is_non_commercial({"licence": "MIT"}) is False
 
 
 def test_formatting_and_slugs():

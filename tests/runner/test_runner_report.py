@@ -16,7 +16,8 @@ from op4ksr_bench.methods.base import Method, MethodCard
 from op4ksr_bench.methods.interpolation import BicubicMethod
 from op4ksr_bench.report.runs import load_runs, process_state
 from op4ksr_bench.results import load_run, process_record
-from op4ksr_bench.runner import cli_run, run_suite
+from op4ksr_bench.run_commands import cli_run
+from op4ksr_bench.runner import run_suite
 from op4ksr_bench.stats import bootstrap_ci
 
 

@@ -16,7 +16,9 @@ from op4ksr_bench.methods.base import Method, MethodCard
 from op4ksr_bench.methods.interpolation import BicubicMethod
 from op4ksr_bench.metrics.scoring import create_metrics, score_files
 from op4ksr_bench.results import load_run, read_samples
-from op4ksr_bench.runner import check_output, cli_run, image_seed, parse_shard, run_suite
+from op4ksr_bench.run_commands import cli_run, parse_shard
+from op4ksr_bench.runner import check_output, run_suite
+from op4ksr_bench.seeds import image_seed
 
 
 def run(method: str = "bicubic", suite: str = "tiny", **kwargs) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from op4ksr_bench.errors import UsageError
 from op4ksr_bench.results import SAMPLE_TIMING_FIELDS, load_run
-from op4ksr_bench.runner import cli_merge, cli_run
+from op4ksr_bench.run_commands import cli_merge, cli_run
 
 
 def run(**kwargs) -> None:

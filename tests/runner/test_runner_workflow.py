@@ -18,7 +18,8 @@ from op4ksr_bench.imageio import read_image, write_png
 from op4ksr_bench.methods.base import Method, MethodCard
 from op4ksr_bench.methods.factory import create_method
 from op4ksr_bench.results import load_run
-from op4ksr_bench.runner import Heartbeat, cli_run, run_suite
+from op4ksr_bench.run_commands import cli_run
+from op4ksr_bench.runner import Heartbeat, run_suite
 
 
 def run(method: str = "bicubic", suite: str = "tiny", **kwargs) -> None:

@@ -78,7 +78,7 @@ def bench(tmp_path, monkeypatch):
 
 def run_bicubic(**overrides) -> None:
     """``op4ksr-bench run --method bicubic --suite tiny --metrics psnr`` in-process (raises typer.Exit on failures)."""
-    from op4ksr_bench.runner import cli_run
+    from op4ksr_bench.run_commands import cli_run
 
     arguments = {"method": "bicubic", "suite": "tiny", "data": None, "results": None, "metrics": "psnr", "opts": [],
                  "device": "cpu", "dtype": "float32", "seed": 0, "limit": None, "shard": None}  # fmt: skip

@@ -67,7 +67,7 @@ def test_build_refuses_a_planned_id_that_is_not_plain(tmp_path):
     spec = SuiteSpec.from_mapping(
         {"name": "x", "version": 1, "task": "synthetic", "scale": 4, "seed": 0, "metrics": ["psnr"]}, "test"
     )
-    photo = SourceImage(id="p", source="folder:x", original_path="p.png", license="CC0-1.0", attribution="-",
+    photo = SourceImage(id="p", source="folder:x", original_path="p.png", licence="CC0-1.0", attribution="-",
                         path=str(tmp_path / "p.png"), width=64, height=64)  # fmt: skip
     plan = SuitePlan(spec=spec, items=[PlanItem(id="../../ESCAPED", suite="x", photo=photo, crop={}, seed=0)])
     with pytest.raises(ManifestError, match="not a plain name"):
@@ -136,7 +136,7 @@ def test_merge_never_deletes_or_links_a_file_a_row_names(bench, tools, hostile):
     with pytest.raises(UnsafePathError, match="must be relative|symbolic link"):
         merge_runs(shards)
     with pytest.raises(UsageError, match="must be relative|symbolic link"):
-        from op4ksr_bench.runner import cli_merge
+        from op4ksr_bench.run_commands import cli_merge
 
         cli_merge(runs=shards, out=None)
     # the automatic merge of the last shard reports and leaves everything as it was

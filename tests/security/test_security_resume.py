@@ -131,7 +131,7 @@ def test_a_damaged_output_png_never_writes_outside(done, tools, bench):
 
 def test_merging_a_shard_with_an_unreadable_run_json_says_what_to_do(bench, tools):
     from op4ksr_bench.errors import UsageError
-    from op4ksr_bench.runner import cli_merge
+    from op4ksr_bench.run_commands import cli_merge
 
     bench["suite"](count=2)
     for index in range(2):

@@ -13,6 +13,7 @@ from op4ksr_bench import weights
 from op4ksr_bench.errors import Op4ksrError
 from op4ksr_bench.metrics.learned import load_checkpoint, offline_loading
 from op4ksr_bench.weights import WeightFile, WeightsRejectedError
+from op4ksr_bench.weights import commands as weight_commands
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def hashed_entry(monkeypatch, tmp_path):
     good = b"good weights " * 100
     item = WeightFile(
         name="test-hashed", filename="test_hashed.bin", root="op4ksr", sha256=hashlib.sha256(good).hexdigest(),
-        size=len(good), licence="test", source="test", used_by=("test",),
+        size=len(good), licence="test", source="test",
     )  # fmt: skip
     monkeypatch.setitem(weights.CATALOGUE, item.name, item)
     return item, good
@@ -33,7 +34,7 @@ def test_import_of_a_pickled_payload_without_published_hash_is_refused_and_runs_
     bundle.mkdir()
     tools.pickled_payload(bundle / "ckpt_koniq10k.pt", marker)
     with pytest.raises(Op4ksrError, match="not a plain tensor checkpoint"):
-        weights.cli_import(bundle)
+        weight_commands.cli_import(bundle)
     assert not marker.exists() and not weights.is_present("maniqa-koniq")
     assert not [p for p in weights.weight_path("maniqa-koniq").parent.glob(".tmp-*")]
 
@@ -109,7 +110,7 @@ def test_hash_is_checked_at_load_not_only_at_import(hashed_entry, tmp_path):
     item, good = hashed_entry
     (tmp_path / "bundle").mkdir()
     (tmp_path / "bundle" / item.filename).write_bytes(good)
-    weights.cli_import(tmp_path / "bundle")
+    weight_commands.cli_import(tmp_path / "bundle")
     assert weights.require_verified(item.name) == weights.weight_path(item.name)
     altered = bytearray(good)
     altered[0] ^= 1
@@ -121,7 +122,7 @@ def test_hash_is_checked_at_load_not_only_at_import(hashed_entry, tmp_path):
 def test_an_entry_without_published_hash_is_pinned_at_import_and_checked_at_load(tmp_path):
     (tmp_path / "bundle").mkdir()
     torch.save({"weight": torch.zeros(3)}, tmp_path / "bundle" / "ckpt_koniq10k.pt")
-    weights.cli_import(tmp_path / "bundle")
+    weight_commands.cli_import(tmp_path / "bundle")
     assert weights.pinned_sha256("maniqa-koniq") == weights.sha256_file(weights.weight_path("maniqa-koniq"))
     weights.require_verified("maniqa-koniq")
     torch.save({"weight": torch.ones(3)}, weights.weight_path("maniqa-koniq"))  # swapped behind our back
@@ -134,9 +135,9 @@ def test_a_wrong_file_never_replaces_the_installed_good_one(hashed_entry, tmp_pa
     for name, data in (("good", good), ("bad", b"x" * len(good))):
         (tmp_path / name).mkdir()
         (tmp_path / name / item.filename).write_bytes(data)
-    weights.cli_import(tmp_path / "good")
+    weight_commands.cli_import(tmp_path / "good")
     with pytest.raises(Op4ksrError, match="does not match catalogue entry test-hashed"):
-        weights.cli_import(tmp_path / "bad")
+        weight_commands.cli_import(tmp_path / "bad")
     assert weights.weight_path(item.name).read_bytes() == good
     assert not list(weights.weight_path(item.name).parent.glob(".tmp-*"))
 
@@ -148,7 +149,7 @@ def test_a_huge_sparse_file_is_refused_before_it_is_copied(tmp_path, entry_name)
     with open(tmp_path / "bundle" / filename, "wb") as handle:
         handle.truncate(2 << 30)  # 2 GiB, no blocks on disk
     with pytest.raises(Op4ksrError, match="does not match"):
-        weights.cli_import(tmp_path / "bundle")
+        weight_commands.cli_import(tmp_path / "bundle")
     folder = weights.weight_path(entry_name).parent
     assert not folder.exists() or not any(folder.iterdir())  # nothing copied, not even a temporary file
 
@@ -159,7 +160,7 @@ def test_import_refuses_symlinks(hashed_entry, tmp_path):
     (tmp_path / "bundle").mkdir()
     os.symlink(tmp_path / "real.bin", tmp_path / "bundle" / item.filename)
     with pytest.raises(Op4ksrError, match="is a symbolic link"):
-        weights.cli_import(tmp_path / "bundle")
+        weight_commands.cli_import(tmp_path / "bundle")
     assert not weights.is_present(item.name)
 
 
@@ -178,7 +179,7 @@ def test_good_files_are_imported_even_when_another_is_refused(hashed_entry, tmp_
     (tmp_path / "bundle" / item.filename).write_bytes(good)
     tools.pickled_payload(tmp_path / "bundle" / "ckpt_koniq10k.pt", tmp_path / "PWNED")
     with pytest.raises(Op4ksrError, match=r"not imported: .*ckpt_koniq10k.pt.*\(1 other file\(s\) imported\)"):
-        weights.cli_import(tmp_path / "bundle")
+        weight_commands.cli_import(tmp_path / "bundle")
     assert weights.weight_path(item.name).read_bytes() == good and not (tmp_path / "PWNED").exists()
 
 

@@ -1,6 +1,6 @@
 """Time SSIM (ours, scikit-image, pyiqa) and every native metric on one 4096x4096 pair; print a Markdown table.
 
-Usage: .venv/bin/python docs/metrics/measure_speed.py [--skip-pyiqa]
+Usage: .venv/bin/python benchmarks/measure_metric_speed.py [--skip-pyiqa]
 Wall time (perf_counter) and process CPU time (all threads) are both printed; the machine's load average at
 the start and end is printed too, because a shared machine inflates wall times.
 """

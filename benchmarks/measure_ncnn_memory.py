@@ -2,8 +2,8 @@
 
 Usage (from the repository root; the method's weights fetched)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python docs/methods/measure_ncnn_memory.py --method realsr-df2k-x4 --size 128
-    OMP_NUM_THREADS=1 .venv/bin/python docs/methods/measure_ncnn_memory.py --method realsr-df2k-x4 --size 128 \\
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/measure_ncnn_memory.py --method realsr-df2k-x4 --size 128
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/measure_ncnn_memory.py --method realsr-df2k-x4 --size 128 \\
         --no-winograd --no-sgemm
 
 fp32 (no fp16/bf16 storage), one thread by default, a seeded random ``--size`` square input. Memory is the rise of

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; the method's weights fetched, ``op4ksr-bench weights fetch NAME``)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python docs/methods/measure_cpu_speed.py --method realesrgan-x4plus --size 128
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/measure_cpu_speed.py --method realesrgan-x4plus --size 128
 
 All paths run on the same input: a ``--size`` square from the centre of ``--image`` (default: the first image of
 the built ``4ksr-syn`` suite). Each path gets one untimed warm-up call, then ``--repeats`` timed calls; the

@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python docs/methods/measure_tiling.py --method bicubic --size 1024
-    .venv/bin/python docs/methods/measure_tiling.py --method realesrgan-x4plus --size 256 --tile 512 --overlap 32
+    .venv/bin/python benchmarks/measure_tiling.py --method bicubic --size 1024
+    .venv/bin/python benchmarks/measure_tiling.py --method realesrgan-x4plus --size 256 --tile 512 --overlap 32
 
 ``--opt KEY=VALUE`` passes method options (e.g. ``--opt backend=ncnn``). ``--image PATH`` uses a real LR image
 instead of a seeded random one (``--size`` then crops its top-left corner;
