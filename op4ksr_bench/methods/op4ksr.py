@@ -25,15 +25,21 @@ if TYPE_CHECKING:
     import torch
 
 PAD_MODES = ("reflect", "none")
+SHIPPED_CHECKPOINTS = ("nano", "cpu-skip")
+"""Checkpoints shipped in ``reference_model/checkpoints/``; ``--opt weights=NAME`` selects one by name."""
+DEFAULT_CHECKPOINT = "nano"
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 
 
-def shipped_checkpoint() -> Path:
-    """The nano checkpoint folder inside the ``reference_model`` package."""
+def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
+    """A checkpoint folder shipped inside the ``reference_model`` package (default: the method's default)."""
     import reference_model
 
+    if name not in SHIPPED_CHECKPOINTS:
+        raise UsageError(f"op4ksr: no shipped checkpoint {name!r}; shipped: {', '.join(SHIPPED_CHECKPOINTS)}")
+
     # __path__ rather than __file__: it also works if an old editable install maps the package as a namespace
-    return Path(next(iter(reference_model.__path__))).resolve() / "checkpoints" / "nano"
+    return Path(next(iter(reference_model.__path__))).resolve() / "checkpoints" / name
 
 
 class Op4ksrMethod(Method):
@@ -44,7 +50,9 @@ class Op4ksrMethod(Method):
         device: Torch device.
         dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16`` (default: bfloat16 on CUDA,
             float32 elsewhere). Weights are read straight into it (a bf16 model never exists in float32).
-        weights: Model folder (default: the shipped nano checkpoint).
+        weights: Model folder, or the name of a shipped checkpoint (``nano``, ``cpu-skip``; a name wins over a
+            folder of that name in the working directory: write ``./nano`` for the folder). Default: the shipped
+            default checkpoint.
         pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
         rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``), or None.
         rfr_scale: Override the checkpoint's RFR factor at inference, or None.
@@ -101,7 +109,10 @@ class Op4ksrMethod(Method):
             raise UsageError(f"op4ksr: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         if rfr_mode is not None and rfr_mode not in RFR_MODES:
             raise UsageError(f"op4ksr: rfr_mode must be one of {', '.join(RFR_MODES)}, got {rfr_mode!r}")
-        folder = Path(weights).expanduser() if weights else shipped_checkpoint()
+        if weights in SHIPPED_CHECKPOINTS:
+            folder = shipped_checkpoint(weights)
+        else:
+            folder = Path(weights).expanduser() if weights else shipped_checkpoint()
         if not folder.is_dir():
             raise WeightsMissingError(
                 f"op4ksr weights folder {folder} not found; pass --opt weights=DIR (transformer/, vae/, "

@@ -181,3 +181,18 @@ def test_two_stage_recipe_pretrains_then_freezes_the_vae(tiny_data, tmp_path):
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     model = OP4KSR.from_pretrained(stage2 / "final")
     assert float(model.skip_gate.abs().sum()) > 0  # the gate left zero: the model is no longer plain bicubic
+
+
+def test_shipped_checkpoints_are_selected_by_name(tmp_path, monkeypatch):
+    from op4ksr_bench.methods.op4ksr import SHIPPED_CHECKPOINTS, shipped_checkpoint
+
+    assert set(SHIPPED_CHECKPOINTS) == {"nano", "cpu-skip"}
+    method = Op4ksrMethod(weights="nano")
+    assert method.weights_folder == shipped_checkpoint("nano") and method.model.config.name == "nano"
+    with pytest.raises(UsageError, match="no shipped checkpoint 'tiny'; shipped: nano, cpu-skip"):
+        shipped_checkpoint("tiny")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nano").mkdir()  # a folder of the same name: the shipped checkpoint still wins; ./nano is the folder
+    assert Op4ksrMethod(weights="nano").weights_folder == shipped_checkpoint("nano")
+    with pytest.raises(WeightsMissingError, match="op4ksr.json is missing|transformer"):
+        Op4ksrMethod(weights="./nano")
