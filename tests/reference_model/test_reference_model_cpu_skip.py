@@ -196,3 +196,13 @@ def test_shipped_checkpoints_are_selected_by_name(tmp_path, monkeypatch):
     assert Op4ksrMethod(weights="nano").weights_folder == shipped_checkpoint("nano")
     with pytest.raises(WeightsMissingError, match="op4ksr.json is missing|transformer"):
         Op4ksrMethod(weights="./nano")
+
+
+def test_shipped_cpu_skip_checkpoint_loads_and_is_not_plain_bicubic():
+    method = Op4ksrMethod(weights="cpu-skip")
+    config = method.model.config
+    assert config.name == "cpu-skip" and config.bicubic_skip and not config.train_vae
+    assert method.model.vae.config.norm_type == "pixel" and float(method.model.skip_gate.abs().min()) > 0
+    lr = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(7))
+    output = method.upscale(lr)
+    assert output.shape == (1, 3, 64, 96) and not torch.equal(output, BicubicMethod(scale=4).upscale(lr))
