@@ -9,9 +9,10 @@ import torch
 
 from op4ksr_bench.data.manifest import BuiltSuite
 from op4ksr_bench.imageio import read_image, write_png
-from reference_model.evaluate import crop_consistency, main, psnr_8bit, vae_psnr
+from reference_model.evaluate import ceilings, crop_consistency, main, psnr_8bit, vae_psnr
 from reference_model.model import OP4KSR, ModelConfig
 
+KINDS = ("bicubic", "decoder", "block-means")
 TINY_VAE = {
     "block_out_channels": [4, 8, 8, 8], "down_block_types": ["DownEncoderBlock2D"] * 4,
     "up_block_types": ["UpDecoderBlock2D"] * 4, "latent_channels": 16, "layers_per_block": 1, "norm_num_groups": 4,
@@ -72,6 +73,16 @@ def test_crop_consistency_is_exact_for_bicubic_and_finite_otherwise(tiny_data):
         model.skip_gate.fill_(1.0)
     scores = crop_consistency(model, suite, region=64, context=256)
     assert all(math.isfinite(value) for value in scores.values())  # the random transformer sees the context
+
+
+def test_ceilings_block_means_beat_bicubic_and_keys_name_each_crop(tiny_data):
+    suite = with_lr_images(tiny_data)
+    scores = ceilings(tiny_model(), suite, size=64, corners=((0, 0), (8, 4), (60, 0)))  # (60, 0) does not fit
+    ids = [entry["id"] for entry in suite.entries]
+    assert sorted(scores) == sorted(f"{i}@{c}:{k}" for i in ids for c in ("0,0", "8,4") for k in KINDS)
+    for key, value in scores.items():
+        if key.endswith(":bicubic"):  # the residual's block means are its projection: never worse (up to rounding)
+            assert scores[key.replace(":bicubic", ":block-means")] >= value - 0.05
 
 
 def test_command_line(tiny_data, tmp_path, capsys):
