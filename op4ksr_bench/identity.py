@@ -37,7 +37,9 @@ from op4ksr_bench import __version__
 
 logger = logging.getLogger(__name__)
 
-OP4KSR_READS = ("op4ksr.json", "prompt_embeddings.safetensors", "transformer", "vae", "transformer_lora")
+OP4KSR_READS = (
+    "op4ksr.json", "prompt_embeddings.safetensors", "skip.safetensors", "transformer", "vae", "transformer_lora",
+)  # fmt: skip
 """What ``OP4KSR.from_pretrained`` reads in a model folder (files, or folders read recursively)."""
 CACHE_MIN_BYTES = 16 * 1024 * 1024
 """Files at least this large have their sha256 remembered in the hash cache."""

@@ -14,6 +14,7 @@ A saved model is a folder::
     vae/                             diffusers AutoencoderKL with the SC-VAE ``stride`` (config.json + safetensors)
     prompt_embeddings.safetensors    prompt_embeds [1, L, joint_attention_dim], pooled_prompt_embeds [1, P]
     transformer_lora/                optional: peft LoRA (adapter_config.json + adapter_model.safetensors)
+    skip.safetensors                 only with ``bicubic_skip``: the skip gate ``gate [3]``
 
 A folder with real weights (FLUX.1-dev ``transformer/`` + SC-VAE ``vae/`` + the empty-prompt embeddings made
 once by ``python -m reference_model.prompt_embeddings``) has the same layout; without ``op4ksr.json`` it runs
@@ -29,11 +30,23 @@ float32. Only from-scratch configs (no ``transformer_path``) are initialised in 
 Empty prompt: a model on a real transformer needs the stored embeddings (``prompt_embeddings`` in the config,
 or ``prompt_embeddings.safetensors`` in a saved folder) and refuses to start without them; only from-scratch
 configs (no text encoder at all) use a fixed, seeded random "empty prompt", and ``op4ksr.json`` says which.
+
+Bicubic skip (``bicubic_skip``, a departure from the paper for CPU-scale models): the upsampled image is the
+benchmark's own ``bicubic`` (Pillow's Keys kernel, ``a = -0.5``, clamped; ``op4ksr_bench.methods.interpolation``)
+and the output is ``bicubic + gate * (decode(z_hr) - decode(z_lr))`` with a per-channel ``gate`` initialised to
+zero. The decoded *change* the transformer makes is added to the bicubic image, so the VAE's own reconstruction
+error cancels (a small F16 VAE reconstructs 4K worse than bicubic does), and at ``gate = 0`` the model's output
+is bit-identical to the ``bicubic`` method's (tested). The paper's model decodes ``z_hr`` directly.
+
+Frozen VAE (``train_vae: false``): the VAE's parameters are created with ``requires_grad=False`` and no
+gradient reaches them (tested); the CPU-scale recipe pretrains the VAE as an HR autoencoder (the trainer's
+``stage: vae``) and then trains the transformer on it, as the paper trains on a pretrained VAE.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -45,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from op4ksr_bench.errors import UsageError, WeightsMissingError
+from op4ksr_bench.methods.interpolation import cubic_kernel, resample_axis
 from reference_model.rope import apply_rfr
 
 logger = logging.getLogger(__name__)
@@ -52,6 +66,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 PROMPT_FILE = "prompt_embeddings.safetensors"
 CONFIG_FILE = "op4ksr.json"
+SKIP_FILE = "skip.safetensors"
+PILLOW_CUBIC = functools.partial(cubic_kernel, a=-0.5)
+"""The ``bicubic`` method's default kernel (Keys, ``a = -0.5``), used by ``bicubic_skip`` models."""
 DEFAULT_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out")
 
 
@@ -80,6 +97,9 @@ class ModelConfig:
             ``python -m reference_model.prompt_embeddings``; required with ``transformer_path``.
         partitioned_decode: Run the F16 VAE's last decoder stage in parts, as SC-VAE is trained (see
             ``reference_model/vae.py``); on for real SC-VAE weights, off for ``nano`` (trained without it).
+        bicubic_skip: Output ``bicubic + gate * (decode(z_hr) - decode(z_lr))`` with a zero-initialised
+            per-channel gate (see the module docstring; a departure from the paper). Off: the paper's
+            ``decode(z_hr)`` on a ``torch`` bicubic upsampling (``nano``).
     """
 
     name: str = "nano"
@@ -100,6 +120,7 @@ class ModelConfig:
     scale: int = 4
     prompt_embeddings: str | None = None
     partitioned_decode: bool = False
+    bicubic_skip: bool = False
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -137,6 +158,15 @@ def unpack_latents(tokens: torch.Tensor, height: int, width: int) -> torch.Tenso
     tokens = tokens.view(batch, height // 2, width // 2, channels, 2, 2)
     tokens = tokens.permute(0, 3, 1, 4, 2, 5)
     return tokens.reshape(batch, channels, height, width)
+
+
+def benchmark_bicubic(lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``lr [B, 3, h, w]`` resized to ``size`` exactly as the benchmark's ``bicubic`` method does (Pillow's Keys
+    kernel with ``a = -0.5``, Pillow's borders, float32, clamped to ``[0, 1]``); no gradient is needed through it."""
+    image = lr.detach().float().contiguous()
+    image = resample_axis(image, 2, int(size[0]), PILLOW_CUBIC, 2.0)
+    image = resample_axis(image.transpose(2, 3).contiguous(), 2, int(size[1]), PILLOW_CUBIC, 2.0)
+    return image.clamp_(0.0, 1.0).transpose(2, 3)
 
 
 def image_token_ids(rows: int, columns: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -212,6 +242,10 @@ class OP4KSR(nn.Module):
         self.register_buffer("prompt_embeds", prompt_embeds.detach().clone())
         self.register_buffer("pooled_prompt_embeds", pooled_prompt_embeds.detach().clone())
         self.prompt_source = "stored"  # set by from_config: "stored" or "seeded-random"
+        # the skip gate (bicubic_skip only): zero at initialisation, so the untrained model is exactly bicubic
+        self.skip_gate = nn.Parameter(torch.zeros(3)) if config.bicubic_skip else None
+        if not config.train_vae:
+            vae.requires_grad_(False)
         vae.partitioned_decode = bool(config.partitioned_decode)
         self.rope_thetas = apply_rfr(transformer, config.rfr_mode, config.rfr_scale, config.rope_theta)
         token_channels = transformer.config.in_channels
@@ -316,7 +350,21 @@ class OP4KSR(nn.Module):
             parameters = list(self.transformer.parameters())
         if self.config.train_vae:
             parameters += list(self.vae.parameters())
+        if self.skip_gate is not None:
+            parameters.append(self.skip_gate)
         return parameters
+
+    def load_skip_gate(self, path: Path) -> None:
+        """Read the skip gate from ``skip.safetensors`` (one-line error when it is missing or malformed)."""
+        from safetensors.torch import load_file
+
+        if not path.is_file():
+            raise WeightsMissingError(f"{path} is missing: a bicubic_skip model folder holds its gate there")
+        tensors = load_file(str(path))
+        if set(tensors) != {"gate"} or tuple(tensors["gate"].shape) != (3,):
+            raise WeightsMissingError(f"{path} must hold one tensor 'gate' of shape [3]")
+        with torch.no_grad():
+            self.skip_gate.copy_(tensors["gate"])
 
     # ---- geometry ----------------------------------------------------------------------------------------------
 
@@ -375,14 +423,30 @@ class OP4KSR(nn.Module):
             output_size = (lr.shape[-2] * self.config.scale, lr.shape[-1] * self.config.scale)
         height, width = output_size
         self.check_output_size(height, width)
-        upsampled = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
+        if self.skip_gate is not None:
+            upsampled = benchmark_bicubic(lr, (height, width))
+        else:
+            upsampled = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
         # channels-last activations make the narrow convolutions of small VAEs 2-3x faster on CPU (oneDNN)
-        upsampled = upsampled.contiguous(memory_format=torch.channels_last)
+        channels_last = upsampled.contiguous(memory_format=torch.channels_last)
         vae_dtype = self.vae.encoder.conv_in.weight.dtype
-        lr_latents = self.encode(upsampled.to(vae_dtype))
+        lr_latents = self.encode(channels_last.to(vae_dtype))
         hr_latents = self.denoise(lr_latents)
         hr_latents = hr_latents.to(vae_dtype).contiguous(memory_format=torch.channels_last)
-        return self.decode(hr_latents).float().contiguous()
+        if self.skip_gate is None:
+            return self.decode(hr_latents).float().contiguous()
+        change = (
+            self.decode(hr_latents).float()
+            - self.decode(lr_latents.contiguous(memory_format=torch.channels_last)).float()
+        )
+        gate = self.skip_gate.float().view(1, 3, 1, 1)
+        return (upsampled.float() + gate * change).contiguous()
+
+    def reconstruct(self, image: torch.Tensor) -> torch.Tensor:
+        """The VAE alone: ``decode(encode(image))`` for ``[B, 3, H, W]`` in ``[0, 1]`` (not clamped)."""
+        channels_last = image.contiguous(memory_format=torch.channels_last)
+        vae_dtype = self.vae.encoder.conv_in.weight.dtype
+        return self.decode(self.encode(channels_last.to(vae_dtype))).float().contiguous()
 
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor, output_size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -391,13 +455,17 @@ class OP4KSR(nn.Module):
 
     # ---- saving and loading ------------------------------------------------------------------------------------
 
-    def save_pretrained(self, folder: Path, save_base_transformer: bool | None = None) -> None:
+    def save_pretrained(
+        self, folder: Path, save_base_transformer: bool | None = None, save_vae: bool | None = None
+    ) -> None:
         """Write the folder layout in the module docstring (safetensors + JSON configs).
 
         Args:
             folder: Destination (created).
             save_base_transformer: Also write the full transformer when a LoRA is attached (default: only when the
                 config names no ``transformer_path`` to reload the base from).
+            save_vae: Write ``vae/`` (default: unless the VAE is frozen and reloaded from ``vae_path``; True makes a
+                self-contained folder, which :meth:`from_pretrained` prefers over ``vae_path``).
         """
         from safetensors.torch import save_file
 
@@ -411,13 +479,17 @@ class OP4KSR(nn.Module):
             _save_lora(self.transformer, folder / "transformer_lora")
         if save_base_transformer:
             _save_diffusers(self.transformer, folder / "transformer", without_lora=self.has_lora)
-        if self.config.train_vae or not self.config.vae_path:  # a frozen VAE is reloaded from vae_path
+        if save_vae is None:  # by default a frozen VAE is reloaded from vae_path
+            save_vae = self.config.train_vae or not self.config.vae_path
+        if save_vae:
             _save_diffusers(self.vae, folder / "vae", without_lora=False)
         tensors = {
             "prompt_embeds": self.prompt_embeds.detach().cpu().contiguous(),
             "pooled_prompt_embeds": self.pooled_prompt_embeds.detach().cpu().contiguous(),
         }
         save_file(tensors, str(folder / PROMPT_FILE))
+        if self.skip_gate is not None:
+            save_file({"gate": self.skip_gate.detach().float().cpu().contiguous()}, str(folder / SKIP_FILE))
         payload = {
             "format": "op4ksr-reference",
             "format_version": FORMAT_VERSION,
@@ -482,6 +554,8 @@ class OP4KSR(nn.Module):
         vae = _load_vae(vae_folder, int(config.vae.get("stride", 2)), **options)
         prompt_embeds, pooled_prompt_embeds = load_prompt_embeddings(folder / PROMPT_FILE, transformer)
         model = cls(config, transformer, vae, prompt_embeds, pooled_prompt_embeds)
+        if config.bicubic_skip:
+            model.load_skip_gate(folder / SKIP_FILE)
         model.to(device=device, dtype=dtype)  # the prompt buffers; the weights are already there
         # folders saved before the source was recorded: a from-scratch model could only have the seeded-random one
         scratch = not (config.transformer_path or config.prompt_embeddings) and (folder / CONFIG_FILE).is_file()

@@ -16,6 +16,14 @@ default, with linear warm-up) -> EMA update (diffusers' ``EMAModel`` over exactl
 non-finite loss or gradient norm on any process skips the step on all of them (logged in ``nonfinite_steps``);
 more than ``max_nonfinite_steps`` stop the run with one line.
 
+Stages (``stage``): ``sr`` (default) trains the super-resolution model as above; ``vae`` pretrains the F16 VAE
+alone as an HR autoencoder (``decode(encode(HR))`` against the HR crop, the same losses; only the VAE's
+parameters are trained; validation PSNR is the VAE's reconstruction of the held-out HR crops) and, before
+writing ``final/``, sets the VAE's ``shift_factor``/``scaling_factor`` to the mean and 1 / standard deviation of
+its latents on 16 training batches, so the transformer sees unit-variance latents. An ``sr`` run then loads that
+VAE with ``model.vae_path=<vae run>/final/vae`` and ``model.train_vae=false`` (frozen: no gradient reaches it).
+``reference_model/configs/cpu-skip-vae.yaml`` and ``cpu-skip.yaml`` are that two-stage recipe.
+
 Only the main process validates, logs and writes. Outputs in ``--out``: ``log.csv`` and ``tensorboard/`` (losses,
 learning rate, validation PSNR/PAS on held-out crops), ``checkpoint/`` (see :func:`save_checkpoint`: trained
 parameters only, optimiser, scheduler, EMA, RNG, step, config; safetensors + JSON, no pickle; resume by running
@@ -57,6 +65,7 @@ LOG_COLUMNS = (
 )  # fmt: skip
 CHECKPOINT_FORMAT = "op4ksr-train-checkpoint"
 CHECKPOINT_VERSION = 1
+STAGES = ("sr", "vae")
 LR_SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 
 
@@ -93,6 +102,8 @@ class TrainConfig:
     validation_crop_size: int = 256
     checkpoint_every: int = 250
     degradation: dict[str, Any] | None = None  # default: the suite's degradation config
+    stage: str = "sr"  # sr: train the SR model; vae: pretrain the VAE alone as an HR autoencoder (module docstring)
+    save_frozen_vae: bool = False  # final/ also holds vae/ when the VAE is frozen and read from model.vae_path
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -123,6 +134,8 @@ def load_train_config(name: str, overrides: dict[str, Any]) -> TrainConfig:
             except ValueError as error:
                 raise UsageError(f"trainer option {item.name} must be a number, got {value!r}") from error
     config = TrainConfig(**values)
+    if config.stage not in STAGES:
+        raise UsageError(f"stage must be one of {', '.join(STAGES)}, got {config.stage!r}")
     if config.lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
     return config
@@ -158,8 +171,9 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def validate(model, pairs, device) -> dict[str, float]:
-    """Mean PSNR and PAS of the model and of bicubic on the held-out crops."""
+def validate(model, pairs, device, stage: str = "sr") -> dict[str, float]:
+    """Mean PSNR and PAS of the model and of bicubic on the held-out crops (stage ``vae``: of the VAE's
+    reconstruction of the HR crop)."""
     import torch.nn.functional as F
 
     from op4ksr_bench.metrics.periodicity import DEFAULT_PERIODS, lattice_multiples, pas
@@ -169,7 +183,10 @@ def validate(model, pairs, device) -> dict[str, float]:
     with torch.no_grad():
         for _, lr, hr in pairs:
             periods = [p for p in DEFAULT_PERIODS if lattice_multiples(hr.shape[-2], hr.shape[-1], p) >= 1]
-            prediction = model.upscale(lr.to(device), hr.shape[-2:]).cpu()
+            if stage == "vae":
+                prediction = model.reconstruct(hr.to(device)).clamp(0, 1).cpu()
+            else:
+                prediction = model.upscale(lr.to(device), hr.shape[-2:]).cpu()
             bicubic = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
             totals["val_psnr"] += psnr(prediction, hr)
             totals["val_pas"] += pas(prediction, periods).value
@@ -177,6 +194,18 @@ def validate(model, pairs, device) -> dict[str, float]:
             totals["val_bicubic_pas"] += pas(bicubic, periods).value
     model.train()
     return {key: value / max(1, len(pairs)) for key, value in totals.items()}
+
+
+def latent_statistics(model, pairs, config: TrainConfig, batches: int = 16) -> tuple[float, float]:
+    """Mean and ``1 / std`` of the VAE's raw latents (posterior means) on ``batches`` seeded training batches."""
+    values = []
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for index in range(batches):
+            _, hr = pairs.batch(10**9 + index, config.batch_size)  # batch numbers no training step uses
+            values.append(model.vae.encode_mean(hr.to(device) * 2.0 - 1.0).float().flatten().cpu())
+    latents = torch.cat(values)
+    return float(latents.mean()), float(1.0 / latents.std().clamp_min(1e-6))
 
 
 def batch_digest(images: torch.Tensor) -> str:
@@ -291,7 +320,12 @@ def train(config: TrainConfig) -> Path:
         model.transformer.enable_gradient_checkpointing()
         model.vae.enable_gradient_checkpointing()
     model.train()
-    trained_ids = {id(p) for p in model.trainable_parameters()}
+    if config.stage == "vae":
+        if not model_config.train_vae:
+            raise UsageError("stage vae trains the VAE: set model.train_vae=true (the sr stage freezes it)")
+        trained_ids = {id(p) for p in model.vae.parameters()}
+    else:
+        trained_ids = {id(p) for p in model.trainable_parameters()}
     for parameter in model.parameters():
         parameter.requires_grad_(id(parameter) in trained_ids)
     cast_training_params(model, dtype=torch.float32)
@@ -387,7 +421,7 @@ def train(config: TrainConfig) -> Path:
     def validation_row() -> dict[str, Any]:
         ema.store(trained)
         ema.copy_to(trained)
-        scores = validate(unwrapped, validation_pairs, device)
+        scores = validate(unwrapped, validation_pairs, device, config.stage)
         ema.restore(trained)
         return {"step": step, "elapsed_s": time.time() - start, **scores}
 
@@ -434,7 +468,10 @@ def train(config: TrainConfig) -> Path:
             print(f"rank {rank}/{processes}: batch {step} sha256 {batch_digest(hr_images)}", flush=True)
         lr_images, hr_images = lr_images.to(device), hr_images.to(device)
         with accelerator.autocast():
-            prediction = model(lr_images, hr_images.shape[-2:])
+            if config.stage == "vae":
+                prediction = unwrapped.reconstruct(hr_images)
+            else:
+                prediction = model(lr_images, hr_images.shape[-2:])
         loss, parts = criterion(prediction, hr_images)
         optimizer.zero_grad(set_to_none=True)
         skip = any_process(not bool(torch.isfinite(loss.detach())))
@@ -490,7 +527,11 @@ def train(config: TrainConfig) -> Path:
     if main_process:
         ema.store(trained)
         ema.copy_to(trained)
-        unwrapped.save_pretrained(final)
+        if config.stage == "vae":
+            shift, scale = latent_statistics(unwrapped, pairs, config)
+            unwrapped.vae.register_to_config(shift_factor=shift, scaling_factor=scale)
+            say(f"VAE latents: mean {shift:.4f}, scaling_factor {scale:.4f} (1 / std)")
+        unwrapped.save_pretrained(final, save_vae=True if config.save_frozen_vae else None)
         ema.restore(trained)
         writer.close()
         log_file.close()

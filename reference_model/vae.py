@@ -23,6 +23,14 @@ below 2^30 elements (four at 4096x4096, where the plain path's upsampled activat
 elements, past 32-bit indexing). ``F16AutoencoderKL.partitioned_decode`` selects it (the model config's
 ``partitioned_decode``: on for real SC-VAE weights, off for ``nano``, which was trained on the plain path).
 
+**Normalisation** (``norm_type``). The stock layout normalises with ``GroupNorm``, whose statistics are taken
+over the whole image: the same region then decodes differently as a crop or inside a 4K frame, and with one
+channel per group (the ``nano`` widths) each channel's DC is removed. ``norm_type="pixel"`` replaces every
+``GroupNorm`` of the encoder and decoder by :class:`PixelNorm` (per-position normalisation over the channels,
+same ``weight``/``bias`` keys): the VAE is then a function of a pixel's receptive field only, so a region gives
+the same latents and the same decoded pixels in a crop as inside a larger image (tested). Published SC-VAE
+weights use ``"group"`` (the default, and what a ``config.json`` without the field means).
+
 **Tiling.** diffusers' ``enable_tiling`` sizes tiles for the F8 layout and would blend tiles of an F16 encoder
 at the wrong latent scale; it is refused (encode and decode whole: the model is patch-free by design).
 """
@@ -91,13 +99,53 @@ def _decode_with_final_upsample(
     return decoder.conv_out(sample)
 
 
+NORM_TYPES = ("group", "pixel")
+
+
+class PixelNorm(nn.Module):
+    """Per-position normalisation over the channels (a LayerNorm over ``C`` of ``[B, C, H, W]``).
+
+    Drop-in for ``nn.GroupNorm(groups, C)``: the same ``weight`` and ``bias`` parameters (shape ``[C]``), but
+    no statistic is shared between positions, so the output at a pixel does not depend on the image size.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.num_channels = int(num_channels)
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=1, keepdim=True)
+        variance = centred.pow(2).mean(dim=1, keepdim=True)
+        normalised = centred * torch.rsqrt(variance + self.eps)
+        return normalised * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}"
+
+
+def use_pixel_norm(module: nn.Module) -> int:
+    """Replace every ``nn.GroupNorm`` inside ``module`` by a :class:`PixelNorm` of the same width; returns how many."""
+    replaced = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.GroupNorm):
+            setattr(module, name, PixelNorm(child.num_channels, child.eps))
+            replaced += 1
+        else:
+            replaced += use_pixel_norm(child)
+    return replaced
+
+
 class F16AutoencoderKL(AutoencoderKL):
     """``AutoencoderKL`` with the SC-VAE stride (``stride=2``: 16x compression with the Flux block layout).
 
     Args are those of :class:`diffusers.AutoencoderKL` plus ``stride`` (the first encoder conv's stride and the
-    decoder's final nearest upsample factor; 1 gives the stock layout). Images are ``[B, 3, H, W]`` in
-    ``[-1, 1]`` with ``H, W`` multiples of :attr:`spatial_compression`; latents are
-    ``[B, latent_channels, H / c, W / c]``.
+    decoder's final nearest upsample factor; 1 gives the stock layout) and ``norm_type`` (``group``: the stock
+    ``GroupNorm``; ``pixel``: :class:`PixelNorm`, independent of the image size; see the module docstring).
+    Images are ``[B, 3, H, W]`` in ``[-1, 1]`` with ``H, W`` multiples of :attr:`spatial_compression`; latents
+    are ``[B, latent_channels, H / c, W / c]``.
     """
 
     @register_to_config
@@ -122,6 +170,7 @@ class F16AutoencoderKL(AutoencoderKL):
         use_post_quant_conv: bool = True,
         mid_block_add_attention: bool = True,
         stride: int = 2,
+        norm_type: str = "group",
     ):
         super().__init__(
             in_channels=in_channels,
@@ -149,6 +198,11 @@ class F16AutoencoderKL(AutoencoderKL):
         # Same weight shape as the stock conv, so published keys load; only the stride differs.
         self.encoder.conv_in = nn.Conv2d(old.in_channels, old.out_channels, kernel_size=3, stride=stride, padding=1)
         self.stride = stride
+        if norm_type not in NORM_TYPES:
+            raise ValueError(f"F16AutoencoderKL norm_type must be one of {', '.join(NORM_TYPES)}, got {norm_type!r}")
+        if norm_type == "pixel":
+            use_pixel_norm(self.encoder)
+            use_pixel_norm(self.decoder)
         self.partitioned_decode = False  # OP4KSR sets it from its config (see the module docstring)
 
     @property

@@ -46,9 +46,19 @@ CHECKPOINT_SHA256: dict[str, dict[str, str]] = {
         "vae/diffusion_pytorch_model.safetensors": "0b4fc1899ce3a6a9d9030dd674c99a8b025ef3a4567415e2cd31806ef0e93592",
         "prompt_embeddings.safetensors": "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
     },
+    "cpu-skip": {
+        "transformer/diffusion_pytorch_model.safetensors": (
+            "945e1f592cc2e1a42177ab2e1c9f150445505174d2ace031cd46996797608f39"
+        ),
+        "vae/diffusion_pytorch_model.safetensors": "baa17601a641cc66b19ea8749dff8fc57c96f39f78e0e5addd84deb01f24bad5",
+        "prompt_embeddings.safetensors": "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
+        "skip.safetensors": "62faef0ed82777c37184f1c4766598999543789c612ea37c6827d5c9c6902183",
+    },
 }  # fmt: skip
 """``{checkpoint folder name: {weights file relative to it: sha256}}`` of every checkpoint shipped in
 ``reference_model/checkpoints/``: what each load of that folder is checked against."""
+SHIPPED_CHECKPOINTS = tuple(CHECKPOINT_SHA256)
+"""Checkpoints shipped in ``reference_model/checkpoints/``; ``--opt weights=NAME`` selects one by name."""
 SHIPPED_LICENCE = "Apache-2.0"
 """Licence of the shipped checkpoints (the repository's)."""
 
@@ -63,6 +73,8 @@ def checkpoints_dir() -> Path:
 
 def shipped_checkpoint(name: str = DEFAULT_CHECKPOINT) -> Path:
     """The folder of shipped checkpoint ``name`` (default: the method's default weights)."""
+    if name not in SHIPPED_CHECKPOINTS:
+        raise UsageError(f"op4ksr: no shipped checkpoint {name!r}; shipped: {', '.join(SHIPPED_CHECKPOINTS)}")
     return checkpoints_dir() / name
 
 
@@ -127,7 +139,9 @@ class Op4ksrMethod(Method):
         device: Torch device.
         dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16`` (default: bfloat16 on CUDA,
             float32 elsewhere). Weights are read straight into it (a bf16 model never exists in float32).
-        weights: Model folder (default: the shipped nano checkpoint).
+        weights: Model folder, or the name of a shipped checkpoint (``nano``, ``cpu-skip``; a name wins over a
+            folder of that name in the working directory: write ``./nano`` for the folder). Default: the shipped
+            default checkpoint.
         pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
         rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``), or None.
         rfr_scale: Override the checkpoint's RFR factor at inference, or None.
@@ -174,7 +188,10 @@ class Op4ksrMethod(Method):
         check_dtype(dtype)
         if rfr_mode is not None and rfr_mode not in RFR_MODES:
             raise UsageError(f"op4ksr: rfr_mode must be one of {', '.join(RFR_MODES)}, got {rfr_mode!r}")
-        folder = Path(weights).expanduser() if weights else shipped_checkpoint()
+        if weights in SHIPPED_CHECKPOINTS:
+            folder = shipped_checkpoint(weights)
+        else:
+            folder = Path(weights).expanduser() if weights else shipped_checkpoint()
         if not folder.is_dir():
             raise WeightsMissingError(
                 f"op4ksr weights folder {folder} not found; pass --opt weights=DIR (transformer/, vae/, "
