@@ -44,8 +44,11 @@ def test_benchmark_native_metric_4k(benchmark, pair_4k, name):
 
 
 @pytest.fixture
-def niqe_weights():
-    """A NIQE parameter file of the right form (values do not change the cost) in the test's weights folder."""
+def niqe_weights(monkeypatch):
+    """A NIQE parameter file of the right form (values do not change the cost) in the test's weights folder; its
+    catalogue entry carries the generated file's sha256, since every load checks the hash."""
+    import dataclasses
+
     from op4ksr_bench import weights
     from op4ksr_bench.weights import fetchers as weight_fetchers
 
@@ -56,6 +59,8 @@ def niqe_weights():
     path.write_bytes(
         weight_fetchers.niqe_mat_bytes(rng.uniform(0.2, 3.0, (1, 36)), basis @ basis.T + 0.05 * np.eye(36))
     )
+    generated = dataclasses.replace(weights.entry("niqe-pris-params"), sha256=weights.sha256_file(path), size=None)
+    monkeypatch.setitem(weights.CATALOGUE, "niqe-pris-params", generated)
     return path
 
 

@@ -59,10 +59,18 @@ def _poll(page, expression: str, seconds: float = 60.0) -> None:
         page.wait_for_timeout(100)
 
 
+PENDING_IMAGES = """(() => {
+    const pending = Array.from(document.images).filter(image => !image.complete);
+    if (pending.length) { pending[0].scrollIntoView(); }
+    return pending.length === 0;
+})()"""
+"""True once every image settled; otherwise scrolls the first unsettled one into view (thumbnails load lazily, only
+near the viewport, so a long comparison page needs each of them visited)."""
+
+
 def _all_images_loaded(page) -> bool:
-    """Scroll to the end (thumbnails load lazily), wait until every image settled, and check none is broken."""
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    _poll(page, "Array.from(document.images).every(image => image.complete)")
+    """Visit every lazily loaded image until all settled, and check none is broken."""
+    _poll(page, PENDING_IMAGES, seconds=120.0)
     page.evaluate("window.scrollTo(0, 0)")
     return page.evaluate(
         "document.images.length > 0 && Array.from(document.images).every(image => image.naturalWidth > 0)"
