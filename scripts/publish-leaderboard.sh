@@ -53,6 +53,7 @@ run --method span-x4 "${SPAN_TILED[@]}" "${LIMIT[@]}"
 run --method span-x4 "${SPAN_NAIVE[@]}" "${LIMIT[@]}"
 run --method op4ksr "${LIMIT[@]}"
 run --method op4ksr "${OP4KSR_TILED[@]}" "${LIMIT[@]}"
+run --method op4ksr --opt weights=cpu-skip "${LIMIT[@]}"   # the CPU-scale reference with a bicubic skip (not the default)
 run --method realesrgan-x4plus "${SLOW[@]}"
 run --method realsr-df2k-x4 "${SLOW[@]}"
 
