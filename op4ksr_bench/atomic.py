@@ -65,3 +65,16 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_hashing(source: Path, fd: int) -> str:
+    """Copy ``source`` into the open file descriptor ``fd`` (closed afterwards, flushed to disk) and return the
+    sha256 of the bytes copied: one read of the file checks and copies it."""
+    digest = hashlib.sha256()
+    with os.fdopen(fd, "wb") as handle, open(source, "rb") as reader:
+        while chunk := reader.read(1 << 20):
+            digest.update(chunk)
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return digest.hexdigest()

@@ -15,7 +15,6 @@ name or relative path read from one of them goes through this module before it t
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -23,6 +22,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path, PurePosixPath
 
+from op4ksr_bench.atomic import copy_hashing
 from op4ksr_bench.errors import Op4ksrError
 
 IMAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -103,16 +103,10 @@ def copy_verified(source: Path, destination: Path, sha256: str | None, where: st
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".tmp-{destination.name}-", dir=destination.parent)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as reader:
-            while chunk := reader.read(1 << 20):
-                digest.update(chunk)
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if digest.hexdigest() != sha256:
+        digest = copy_hashing(source, fd)
+        if digest != sha256:
             raise UnsafePathError(
-                f"{where}: {source} has sha256 {digest.hexdigest()[:12]}..., the results record {sha256[:12]}...; "
+                f"{where}: {source} has sha256 {digest[:12]}..., the results record {sha256[:12]}...; "
                 "the file was altered: rerun that image"
             )
         mask = os.umask(0)

@@ -22,7 +22,6 @@ registries.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -224,6 +223,8 @@ def import_file(item: WeightFile, source: Path) -> str:
     import os
     import tempfile
 
+    from op4ksr_bench.atomic import copy_hashing
+
     if source.is_symlink():
         raise WeightsRejectedError(f"{source}: is a symbolic link; give the file itself")
     size = source.stat().st_size
@@ -235,14 +236,8 @@ def import_file(item: WeightFile, source: Path) -> str:
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".tmp-{destination.name}-", dir=destination.parent)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as reader:
-            while chunk := reader.read(1 << 20):
-                digest.update(chunk)
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        ok, detail = _check_digest(item, digest.hexdigest(), None)
+        digest = copy_hashing(source, fd)
+        ok, detail = _check_digest(item, digest, None)
         if not ok:
             raise WeightsRejectedError(f"{source}: does not match catalogue entry {item.name} ({detail})")
         if item.sha256 is None and item.sha256_prefix is None:
@@ -254,7 +249,7 @@ def import_file(item: WeightFile, source: Path) -> str:
         raise
     pin = destination.with_name(destination.name + ".sha256")
     if item.sha256 is None and item.sha256_prefix is None:
-        atomic_write_bytes(pin, (digest.hexdigest() + "\n").encode("ascii"))
+        atomic_write_bytes(pin, (digest + "\n").encode("ascii"))
     return detail
 
 
