@@ -43,36 +43,94 @@ RAW_DIR = DOC_DIR / "ablation" / "raw"
 PLOT_DIR = DOC_DIR / "ablation" / "plots"
 RUNS_DIR = Path("runs") / "ablation"
 SEEDS = (0, 1, 2)
-BASE_CONFIG = "nano"
+BASE_CONFIG = "cpu-skip-pf"
 COMMON = {
     "model.transformer.attention_head_dim": 64,
     "model.transformer.axes_dims_rope": [8, 28, 28],
-    "max_steps": 1500,
     "validation_count": 8,
     "validation_crop_size": 512,
     "validate_every": 250,
     "checkpoint_every": 250,
+    "ap_weight": 0.0,
+    "model.rfr_mode": "none",
+    "model.rfr_scale": 1.0,
 }
+SMALL = {"crop_size": 128, "batch_size": 6, "max_steps": 1000}  # 4x4 tokens, from scratch
+LARGE = {"crop_size": 256, "batch_size": 4, "max_steps": 500, "learning_rate": 5.0e-4, "warmup_steps": 20,
+         "init_from": "{runs}/rfr-base-s{seed}/final"}  # 8x8 tokens, fine-tuned from rfr-base  # fmt: skip
 ARMS: dict[str, dict[str, Any]] = {
-    "rfr-base": {"model.rfr_mode": "none", "model.rfr_scale": 1.0, "ap_weight": 0.0, "crop_size": 128},
-    "ap-0": {"model.rfr_mode": "none", "ap_weight": 0.0, "crop_size": 256, "batch_size": 4},
-    "ap-low": {"model.rfr_mode": "none", "ap_weight": 0.01, "crop_size": 256, "batch_size": 4},
-    "ap-high": {"model.rfr_mode": "none", "ap_weight": 0.03, "crop_size": 256, "batch_size": 4},
+    "rfr-base": dict(SMALL),
+    "skip-off": {**SMALL, "model.bicubic_skip": False, "model.skip_prefilter": 0},
+    "prefilter-off": {**SMALL, "model.skip_prefilter": 0},
+    "ft-none": dict(LARGE),
+    "ft-rfr": {**LARGE, "model.rfr_mode": "{best_rfr_mode}", "model.rfr_scale": "{best_rfr_scale}"},
+    "ap-low": {**LARGE, "ap_weight": "{ap_low}"},
+    "ap-high": {**LARGE, "ap_weight": "{ap_high}"},
 }
-REFERENCE_ARM = {"ap-low": "ap-0", "ap-high": "ap-0"}
-RFR_SWEEP = [("none", 1.0)] + [(mode, s) for mode in ("base", "ntk") for s in (0.5, 2.0, 4.0, 8.0, 16.0, 32.0)]
+REFERENCE_ARM = {"skip-off": "rfr-base", "prefilter-off": "rfr-base", "ft-rfr": "ft-none", "ap-low": "ft-none",
+                 "ap-high": "ft-none"}  # fmt: skip
+AP_FRACTIONS = {"ap_low": 0.1, "ap_high": 0.3}  # L_AP's gradient norm as a fraction of L2's
+RFR_SWEEP = [("none", 1.0)] + [(mode, s) for mode in ("base", "ntk", "pi") for s in (0.5, 2.0, 8.0, 32.0)]
 SIZES = (512, 1024, 2048, 4096)
+SUITE, SUITE_COUNT = "4ksr-syn", 2  # every arm is also scored on the first two whole 4K images of this suite
 
 
 # ---- training and evaluation ---------------------------------------------------------------------------------
 
 
-def arm_overrides(arm: str) -> dict[str, Any]:
+def best_rfr(raw_dir: Path = RAW_DIR) -> tuple[str, float]:
+    """The RFR setting (not ``none``) with the lowest mean ``|dPAS|`` at the largest swept size, over every seed
+    and image of the committed sweeps: the setting the ``ft-rfr`` arm fine-tunes with."""
+    from op4ksr_bench.errors import UsageError
+
+    _, sweep = load_raw(raw_dir)
+    if not sweep:
+        raise UsageError(
+            f"no RFR sweep in {raw_dir}: run `python -m reference_model.ablation rfr-sweep --seed 0` first"
+        )
+    largest = max(row["size"] for row in sweep)
+    grouped: dict[tuple[str, float], list[float]] = collections.defaultdict(list)
+    for row in sweep:
+        if row["size"] == largest and row["mode"] != "none":
+            grouped[(row["mode"], float(row["scale"]))].append(abs(row["dpas"]))
+    return min(grouped, key=lambda key: (statistics.fmean(grouped[key]), key))
+
+
+def ap_weights(raw_dir: Path = RAW_DIR) -> dict[str, float]:
+    """``{"ap_low": w, "ap_high": w}``: the L_AP weights whose gradient norm is :data:`AP_FRACTIONS` of L2's, from
+    the committed ``grad-ratio.json`` (``python -m reference_model.ablation grad-ratio``)."""
+    from op4ksr_bench.errors import UsageError
+
+    path = Path(raw_dir) / "grad-ratio.json"
+    if not path.is_file():
+        raise UsageError(f"{path} is missing: run `python -m reference_model.ablation grad-ratio` first")
+    ratio = float(json.loads(path.read_text())["ratio"])
+    return {name: float(f"{fraction / ratio:.3g}") for name, fraction in AP_FRACTIONS.items()}
+
+
+def arm_overrides(arm: str, seed: int | None = None, runs: Path = RUNS_DIR, raw_dir: Path = RAW_DIR) -> dict[str, Any]:
+    """The trainer overrides of ``arm`` with its placeholders filled: ``{runs}``/``{seed}`` (the rfr-base run a
+    fine-tuning arm starts from), ``{best_rfr_mode}``/``{best_rfr_scale}`` (:func:`best_rfr`) and
+    ``{ap_low}``/``{ap_high}`` (:func:`ap_weights`); unfilled when ``seed`` is None (for display)."""
     from op4ksr_bench.errors import UsageError
 
     if arm not in ARMS:
         raise UsageError(f"unknown arm {arm!r}; arms: {', '.join(ARMS)}")
-    return {**COMMON, **ARMS[arm]}
+    values = {**COMMON, **ARMS[arm]}
+    if seed is None:
+        return values
+    filled = {}
+    for key, value in values.items():
+        if isinstance(value, str) and "{" in value:
+            if "{best_rfr" in value:
+                mode, factor = best_rfr(raw_dir)
+                value = mode if value == "{best_rfr_mode}" else factor
+            elif value in ("{ap_low}", "{ap_high}"):
+                value = ap_weights(raw_dir)[value.strip("{}")]
+            else:
+                value = value.format(runs=Path(runs).as_posix(), seed=seed)
+        filled[key] = value
+    return filled
 
 
 def run_folder(arm: str, seed: int, runs: Path = RUNS_DIR) -> Path:
@@ -80,11 +138,17 @@ def run_folder(arm: str, seed: int, runs: Path = RUNS_DIR) -> Path:
 
 
 def train_arguments(
-    arm: str, seed: int, data: Path | None, max_steps: int | None, runs: Path, extra: list[str] = ()
+    arm: str,
+    seed: int,
+    data: Path | None,
+    max_steps: int | None,
+    runs: Path,
+    extra: list[str] = (),
+    raw_dir: Path = RAW_DIR,
 ) -> list[str]:
     """``reference_model/train.py`` arguments of one arm and seed (nested model keys as YAML mappings); ``extra``
     ``KEY=VALUE`` overrides go last (tests use them for tiny runs)."""
-    values = arm_overrides(arm)
+    values = arm_overrides(arm, seed, runs, raw_dir)
     model_transformer = {k.split(".", 2)[2]: v for k, v in values.items() if k.startswith("model.transformer.")}
     arguments = ["--config", BASE_CONFIG, "--seed", str(seed), "--out", str(run_folder(arm, seed, runs))]
     if data:
@@ -106,25 +170,56 @@ def train_arguments(
 
 
 def evaluate_model(model, pairs) -> dict[str, dict[str, float]]:
-    """Per-image PSNR, PAS and dPAS of ``model`` on ``[(id, lr, hr)]`` pairs (PAS over the periods that fit)."""
+    """Per-image PSNR, PAS and dPAS of ``model`` on ``[(id, lr, hr)]`` pairs (PAS over the periods that fit),
+    through the benchmark's own ``op4ksr`` method (its reflect padding to the token pitch, crop back)."""
     import torch
 
+    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
     from op4ksr_bench.metrics.periodicity import DEFAULT_PERIODS, lattice_multiples, pas
     from reference_model.train import psnr
 
+    method = Op4ksrMethod.from_model(model, "cpu", "float32")
     rows = {}
     with torch.no_grad():
         for image_id, lr, hr in pairs:
             periods = [p for p in DEFAULT_PERIODS if lattice_multiples(hr.shape[-2], hr.shape[-1], p) >= 1]
-            prediction = model.upscale(lr, hr.shape[-2:])
+            prediction = method.upscale(lr)
             value = pas(prediction, periods).value
             rows[image_id] = {"psnr": psnr(prediction, hr), "pas": value, "dpas": value - pas(hr, periods).value}
     return rows
 
 
-def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Path = RAW_DIR) -> Path:
-    """Evaluate ``runs/ablation/<arm>-s<seed>/final`` on its held-out crops; write ``raw/<arm>-s<seed>.json``."""
+def suite_pairs(data: Path | None, suite: str = SUITE, count: int = SUITE_COUNT, size: int | None = None):
+    """The first ``count`` images (by id) of a built 4K suite as ``(id, lr, hr)``: whole (``size`` None) or the
+    centre ``size x size`` HR crop with its LR."""
+    from op4ksr_bench.data.manifest import BuiltSuite
+    from op4ksr_bench.imageio import read_image
+    from op4ksr_bench.paths import data_dir
+    from reference_model.data import _to_chw
+
+    built = BuiltSuite.open(Path(data) if data else data_dir(), suite)
+    scale = int(built.spec.scale)
+    entries = sorted((e for e in built.entries if e.get("lr") and e.get("hr")), key=lambda e: e["id"])[:count]
+    pairs = []
+    for entry in entries:
+        lr, hr = read_image(built.lr_path(entry)), read_image(built.hr_path(entry))
+        if size is not None:
+            side = min(size, hr.shape[0], hr.shape[1]) // (8 * scale) * (8 * scale)
+            top = (hr.shape[0] - side) // (2 * scale) * scale
+            left = (hr.shape[1] - side) // (2 * scale) * scale
+            hr = hr[top : top + side, left : left + side]
+            lr = lr[top // scale : (top + side) // scale, left // scale : (left + side) // scale]
+        pairs.append((entry["id"], _to_chw(lr)[None], _to_chw(hr)[None]))
+    return pairs
+
+
+def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Path = RAW_DIR,
+                 suite: str = SUITE, count: int = SUITE_COUNT) -> Path:  # fmt: skip
+    """Evaluate ``runs/ablation/<arm>-s<seed>/final`` on its held-out crops and on the first ``count`` whole images
+    of ``suite`` (4K); write ``raw/<arm>-s<seed>.json``."""
     import csv
+
+    import yaml
 
     from op4ksr_bench.atomic import atomic_write_text
     from op4ksr_bench.errors import WeightsMissingError
@@ -136,8 +231,6 @@ def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Pa
     if not (folder / "final").is_dir():
         raise WeightsMissingError(f"{folder / 'final'} is missing: train it first (`python -m "
                                   f"reference_model.ablation train --arm {arm} --seed {seed}`)")  # fmt: skip
-    import yaml
-
     model = OP4KSR.from_pretrained(folder / "final").eval()
     values = yaml.safe_load((folder / "config.yaml").read_text())  # what the run was trained with
     pairs = TrainingPairs(
@@ -147,9 +240,11 @@ def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Pa
     with open(folder / "log.csv", newline="") as handle:
         log = [row for row in csv.DictReader(handle) if row.get("loss")]
     payload = {
-        "arm": arm, "seed": seed, "overrides": arm_overrides(arm), "steps": int(log[-1]["step"]) if log else 0,
+        "arm": arm, "seed": seed, "overrides": {k: v for k, v in values.items() if k != "model"},
+        "model": values["model"], "steps": int(log[-1]["step"]) if log else 0,
         "train_log": [{k: row[k] for k in ("step", "loss_l2", "loss_ap")} for row in log[:: max(1, len(log) // 50)]],
         "heldout": evaluate_model(model, pairs),
+        "suite": suite, "fourk": evaluate_model(model, suite_pairs(data, suite, count)),
     }  # fmt: skip
     raw_dir.mkdir(parents=True, exist_ok=True)
     path = raw_dir / f"{arm}-s{seed}.json"
@@ -158,10 +253,11 @@ def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Pa
 
 
 def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Path = RAW_DIR, count: int = 2) -> Path:
-    """Inference-only RFR sweep on the ``rfr-base`` model of ``seed``: every (mode, factor) at every output size,
-    on ``count`` held-out HR images centre-cropped to each size (degraded by the training pipeline)."""
+    """Inference-only RFR sweep on the ``rfr-base`` model of ``seed``: every (mode, factor) of :data:`RFR_SWEEP`
+    at every output size: 512 and 1024 px from ``count`` held-out training images (degraded by the training
+    pipeline), 2048 px as the centre crops of ``count`` images of the 4K suite (its own LR), and 4096 as the
+    first whole 3840x2160 image of that suite (120 x 68 tokens)."""
     import numpy as np
-    import torch
 
     from op4ksr_bench.atomic import atomic_write_text
     from op4ksr_bench.data.degradations import degrade, seed_for
@@ -172,10 +268,9 @@ def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Pa
     folder = run_folder("rfr-base", seed, runs) / "final"
     pairs = TrainingPairs(Path(data) if data else data_dir(), crop_size=128, seed=seed, validation_count=count,
                           validation_crop_size=128)  # fmt: skip
-    rows = []
-    for mode, factor in RFR_SWEEP:
-        model = OP4KSR.from_pretrained(folder, overrides={"rfr_mode": mode, "rfr_scale": factor}).eval()
-        for size in sizes:
+    inputs = {}
+    for size in sizes:
+        if size <= 1024:
             crops = []
             for entry in pairs.validation_entries:
                 image = pairs._image(entry)
@@ -184,66 +279,140 @@ def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Pa
                 crop = np.ascontiguousarray(image[top : top + side, left : left + side])
                 lr, _ = degrade(crop, 4, pairs.degradation, seed=seed_for(seed, entry["id"]))
                 crops.append((entry["id"], _to_chw(lr)[None], _to_chw(crop)[None]))
-            with torch.no_grad():
-                scores = evaluate_model(model, crops)
-            for image_id, values in scores.items():
-                side = crops[0][2].shape[-1]
-                rows.append({"mode": mode, "scale": factor, "size": side, "tokens_per_side": side // 32,
-                             "image": image_id, **values})  # fmt: skip
+            inputs[size] = crops
+        elif size < 3840:
+            inputs[size] = suite_pairs(data, SUITE, count, size)
+        else:
+            inputs[size] = suite_pairs(data, SUITE, 1)
+    rows = []
+    for mode, factor in RFR_SWEEP:
+        model = OP4KSR.from_pretrained(folder, overrides={"rfr_mode": mode, "rfr_scale": factor}).eval()
+        for size, crops in inputs.items():
+            for image_id, values in evaluate_model(model, crops).items():
+                height, width = crops[0][2].shape[-2:]
+                rows.append({"mode": mode, "scale": factor, "size": size, "height": height, "width": width,
+                             "tokens_per_side": max(height, width) // 32, "image": image_id, **values})  # fmt: skip
     raw_dir.mkdir(parents=True, exist_ok=True)
     path = raw_dir / f"rfr-sweep-s{seed}.json"
     atomic_write_text(path, json.dumps({"seed": seed, "rows": rows}, indent=1, sort_keys=True) + "\n")
     return path
 
 
+def grad_ratio(data: Path | None, runs: Path, raw_dir: Path = RAW_DIR, seed: int = 0, batches: int = 8) -> Path:
+    """Gradient norms of L2 and of L_AP (unit weight) over the trained parameters of ``rfr-base`` (seed ``seed``)
+    on ``batches`` training batches of the fine-tuning arms' size; ``ratio`` = mean L_AP norm / mean L2 norm.
+    The L_AP arms' weights are ``fraction / ratio`` (:data:`AP_FRACTIONS`)."""
+    import torch
+    import torch.nn.functional as F
+
+    from op4ksr_bench.atomic import atomic_write_text
+    from op4ksr_bench.paths import data_dir
+    from reference_model.data import TrainingPairs
+    from reference_model.losses import ap_loss
+    from reference_model.model import OP4KSR
+
+    model = OP4KSR.from_pretrained(run_folder("rfr-base", seed, runs) / "final")
+    model.train()
+    trained = model.trainable_parameters()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in trained:
+        parameter.requires_grad_(True)
+    large = {**COMMON, **LARGE}
+    pairs = TrainingPairs(Path(data) if data else data_dir(), crop_size=int(large["crop_size"]), seed=seed)
+    norms = []
+    for batch in range(batches):
+        lr, hr = pairs.batch(100_000 + batch, int(large["batch_size"]))
+        prediction = model(lr, hr.shape[-2:])
+        row = {}
+        for name, loss in (("l2", F.mse_loss(prediction, hr)), ("ap", ap_loss(prediction, hr, (16, 32)))):
+            grads = torch.autograd.grad(loss, trained, retain_graph=True, allow_unused=True)
+            row[name] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+            row[f"loss_{name}"] = float(loss.detach())
+        norms.append(row)
+    ratio = statistics.fmean(r["ap"] for r in norms) / statistics.fmean(r["l2"] for r in norms)
+    payload = {"seed": seed, "crop_size": large["crop_size"], "batch_size": large["batch_size"], "batches": norms,
+               "ratio": ratio, "fractions": AP_FRACTIONS,
+               "weights": {k: float(f"{f / ratio:.3g}") for k, f in AP_FRACTIONS.items()}}  # fmt: skip
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    path = raw_dir / "grad-ratio.json"
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 # ---- the report ----------------------------------------------------------------------------------------------
 
 
-def mean_sd(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.4g} (1 seed)"
-    return f"{statistics.fmean(values):.4g} +- {statistics.stdev(values):.2g}"
-
-
 def load_raw(raw_dir: Path = RAW_DIR) -> tuple[dict[str, dict[int, dict]], list[dict]]:
-    """``({arm: {seed: payload}}, rfr-sweep rows)`` from the committed raw files."""
+    """``({arm: {seed: payload}}, rfr-sweep rows)`` from the committed raw files (``grad-ratio.json`` aside)."""
     arms: dict[str, dict[int, dict]] = collections.defaultdict(dict)
     sweep: list[dict] = []
     for path in sorted(Path(raw_dir).glob("*.json")):
         payload = json.loads(path.read_text())
         if path.name.startswith("rfr-sweep-"):
             sweep += [dict(row, seed=payload["seed"]) for row in payload["rows"]]
-        else:
+        elif "arm" in payload:
             arms[payload["arm"]][int(payload["seed"])] = payload
     return dict(arms), sweep
 
 
-def arm_table(arms: dict[str, dict[int, dict]]) -> list[str]:
+def paired(arms: dict[str, dict[int, dict]], arm: str, reference: str, split: str, key: str) -> list[float]:
+    """Per-image differences ``arm - reference`` of ``key`` over the seeds both have (same images, same seed)."""
+    differences = []
+    for seed, payload in arms.get(arm, {}).items():
+        other = arms.get(reference, {}).get(seed)
+        if other:
+            for image, row in payload.get(split, {}).items():
+                if image in other.get(split, {}):
+                    differences.append(row[key] - other[split][image][key])
+    return differences
+
+
+def arm_table(arms: dict[str, dict[int, dict]], split: str) -> list[str]:
     """Mean over images per seed, then mean +- sd over seeds; paired per-image differences to the reference arm."""
-    lines = ["| arm | seeds | steps | PSNR (dB) | PAS | dPAS | paired dPSNR vs reference | paired ddPAS |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for arm, seeds in arms.items():
-        per_seed = {key: [statistics.fmean(r[key] for r in p["heldout"].values()) for p in seeds.values()]
+    lines = ["| arm | seeds | steps | PSNR (dB) | PAS | dPAS | paired dPSNR (dB) | paired d(dPAS) | vs |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for arm in [name for name in ARMS if name in arms]:
+        seeds = arms[arm]
+        per_seed = {key: [statistics.fmean(r[key] for r in p[split].values()) for p in seeds.values() if p.get(split)]
                     for key in ("psnr", "pas", "dpas")}  # fmt: skip
-        paired = {"psnr": [], "dpas": []}
-        reference = arms.get(REFERENCE_ARM.get(arm, ""), {})
-        for seed, payload in seeds.items():
-            if seed in reference:
-                for image_id, row in payload["heldout"].items():
-                    other = reference[seed]["heldout"].get(image_id)
-                    if other:
-                        for key in paired:
-                            paired[key].append(row[key] - other[key])
-        against = REFERENCE_ARM.get(arm, "-")
+        against = REFERENCE_ARM.get(arm, "")
+        dpsnr, ddpas = (paired(arms, arm, against, split, key) for key in ("psnr", "dpas"))
         lines.append(
             f"| {arm} | {len(seeds)} | {', '.join(str(p['steps']) for p in seeds.values())} "
             f"| {mean_sd(per_seed['psnr'])} | {mean_sd(per_seed['pas'])} | {mean_sd(per_seed['dpas'])} "
-            f"| {mean_sd(paired['psnr']) + ' vs ' + against if paired['psnr'] else 'n/a'} "
-            f"| {mean_sd(paired['dpas']) if paired['dpas'] else 'n/a'} |"
+            f"| {mean_sd(dpsnr) if dpsnr else 'n/a'} | {mean_sd(ddpas) if ddpas else 'n/a'} | {against or '-'} |"
         )
     return lines
+
+
+def sweep_table(sweep: list[dict]) -> list[str]:
+    """Per (mode, factor): mean PSNR / dPAS over seeds and images at every size."""
+    sizes = sorted({row["size"] for row in sweep})
+    grouped: dict[tuple[str, float, int], list[dict]] = collections.defaultdict(list)
+    for row in sweep:
+        grouped[(row["mode"], float(row["scale"]), row["size"])].append(row)
+    header = " | ".join(f"{size} px: PSNR / dPAS" for size in sizes)
+    lines = [f"| RFR | {header} |", "|---|" + "---|" * len(sizes)]
+    for mode, factor in RFR_SWEEP:
+        cells = []
+        for size in sizes:
+            rows = grouped.get((mode, float(factor), size), [])
+            cells.append(f"{statistics.fmean(r['psnr'] for r in rows):.2f} / "
+                         f"{statistics.fmean(r['dpas'] for r in rows):+.4f}" if rows else "n/a")  # fmt: skip
+        lines.append(f"| {mode} s={factor:g} | " + " | ".join(cells) + " |")
+    seeds = sorted({row["seed"] for row in sweep})
+    lines += ["", f"Seeds {', '.join(map(str, seeds))}; images per size: " + ", ".join(
+        f"{size} px: {len({r['image'] for r in sweep if r['size'] == size})}" for size in sizes) + "."]  # fmt: skip
+    return lines
+
+
+def mean_sd(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.4g} (1 value)"
+    return f"{statistics.fmean(values):.4g} +- {statistics.stdev(values):.2g}"
 
 
 def svg_lines(series: dict[str, list[tuple[float, float]]], title: str, x_label: str, y_label: str,
@@ -302,62 +471,123 @@ def report(raw_dir: Path = RAW_DIR, doc: Path = DOC_DIR / "ablation.md", plot_di
 
     arms, sweep = load_raw(raw_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
-    for key in ("pas", "dpas"):
+    for key in ("psnr", "pas", "dpas"):
         svg = svg_lines(sweep_series(sweep, key), f"RFR sweep (inference only): {key}", "tokens per side",
                         key, log_x=True)  # fmt: skip
         atomic_write_text(plot_dir / f"rfr-sweep-{key}.svg", svg)
     curves = {f"{arm} s{seed}": [(float(r["step"]), float(r["loss_l2"])) for r in p["train_log"] if r["loss_l2"]]
               for arm, seeds in arms.items() for seed, p in seeds.items()}  # fmt: skip
     atomic_write_text(plot_dir / "train-l2.svg", svg_lines(curves, "training L2", "step", "L2"))
+    ratio_path = Path(raw_dir) / "grad-ratio.json"
+    ratio = json.loads(ratio_path.read_text()) if ratio_path.is_file() else None
     relative = plot_dir.relative_to(doc.parent).as_posix()
+    raw_name = raw_dir.relative_to(REPOSITORY).as_posix() if raw_dir.is_relative_to(REPOSITORY) else raw_dir
+    arm_lines = [f"- `{arm}`{' (reference: `' + REFERENCE_ARM[arm] + '`)' if arm in REFERENCE_ARM else ''}: "
+                 + ", ".join(f"{k}={v}" for k, v in ARMS[arm].items()) for arm in ARMS]  # fmt: skip
     lines = [
-        "# Ablation: RFR and L_AP (regenerated by `python -m reference_model.ablation`)",
+        "# Ablation: the bicubic skip, RFR and L_AP (regenerated by `python -m reference_model.ablation`)",
         "",
         "This page is written by `python -m reference_model.ablation` from the raw results committed in",
-        f"`{raw_dir.relative_to(REPOSITORY).as_posix() if raw_dir.is_relative_to(REPOSITORY) else raw_dir}` "
-        "(one JSON per arm and seed, one per RFR sweep); do not edit it by hand. The arms, seeds and",
-        "commands are in `reference_model/ablation.py` (`python -m reference_model.ablation plan`).",
+        f"`{raw_name}` (one JSON per arm and seed, one per RFR sweep, `grad-ratio.json`); do not edit it by hand.",
+        "Commands: `python -m reference_model.ablation plan`. Every arm is the `"
+        + BASE_CONFIG
+        + "` recipe (frozen pretrained VAE, bicubic skip with its prefilter) with RoPE axes (8, 28, 28)",
+        "(28 frequency pairs per spatial axis, head dimension 64), RFR off unless stated, L_AP off unless stated, "
+        f"seeds {', '.join(map(str, SEEDS))}:",
         "",
-        "## Arms on held-out crops (mean over images per seed; mean +- sd over seeds)",
+        *arm_lines,
         "",
-        *(arm_table(arms) if arms else ["No arm has raw results yet."]),
+        "PAS is the benchmark's periodic-artifact score of the output; dPAS = PAS(SR) - PAS(HR) (the artefact the "
+        "model adds). Paired differences are per image and seed against the reference arm.",
         "",
-        "## RFR at inference only, on the RFR-off base model",
+        "## Arms on held-out crops (8 training-suite images held out of training, 512 px centre crops)",
         "",
-        f"![PAS]({relative}/rfr-sweep-pas.svg) ![dPAS]({relative}/rfr-sweep-dpas.svg)",
+        *(arm_table(arms, "heldout") if arms else ["No arm has raw results yet."]),
         "",
-        f"{len(sweep)} sweep rows." if sweep else "No sweep results yet.",
+        f"## Arms at 4K (the first {SUITE_COUNT} images of `{SUITE}`, 3840x2160, 120 x 68 tokens)",
+        "",
+        *(arm_table(arms, "fourk") if arms else ["No arm has raw results yet."]),
+        "",
+        "## RFR at inference only, on the RFR-off `rfr-base` models (trained at 4 x 4 tokens)",
+        "",
+        *(sweep_table(sweep) if sweep else ["No sweep results yet."]),
+        "",
+        f"![PSNR]({relative}/rfr-sweep-psnr.svg) ![PAS]({relative}/rfr-sweep-pas.svg) "
+        f"![dPAS]({relative}/rfr-sweep-dpas.svg)",
+        "",
+        "## L_AP weights",
+        "",
+        (
+            f"Gradient norms over the trained parameters of `rfr-base` seed {ratio['seed']} on {len(ratio['batches'])} "
+            f"batches of {ratio['batch_size']} x {ratio['crop_size']} px: ||grad L_AP|| / ||grad L2|| = "
+            f"{ratio['ratio']:.4g}, so `ap_weight` {ratio['weights']['ap_low']:g} (`ap-low`) and "
+            f"{ratio['weights']['ap_high']:g} (`ap-high`) give L_AP {AP_FRACTIONS['ap_low']:.0%} and "
+            f"{AP_FRACTIONS['ap_high']:.0%} of L2's gradient norm at the start of fine-tuning."
+            if ratio
+            else "`grad-ratio.json` is not there yet."
+        ),
         "",
         f"![training L2]({relative}/train-l2.svg)",
         "",
         "## Verdict",
         "",
-        verdict(arms, sweep),
+        *verdict(arms, sweep),
         "",
     ]
     atomic_write_text(doc, "\n".join(lines))
     return doc
 
 
-def verdict(arms: dict[str, dict[int, dict]], sweep: list[dict]) -> str:
-    """A plain statement of what the raw results support (computed, not hand-written)."""
+def _compare(differences: list[float], lower_word: str, higher_word: str) -> tuple[str, float, float]:
+    mean = statistics.fmean(differences)
+    error = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else math.inf
+    word = lower_word if mean + 2 * error < 0 else higher_word if mean - 2 * error > 0 else "does not change"
+    return word, mean, 2 * error
+
+
+def verdict(arms: dict[str, dict[int, dict]], sweep: list[dict]) -> list[str]:
+    """Plain statements of what the raw results support (computed, not hand-written)."""
     needed = [arm for arm in ARMS if len(arms.get(arm, {})) < len(SEEDS)]
-    if needed:
-        return (f"No verdict: arms {', '.join(needed)} have fewer than {len(SEEDS)} seeds of raw results. The "
-                "harness is ready; the runs are not done.")  # fmt: skip
     parts = []
+    if needed:
+        parts.append(f"Incomplete: arms {', '.join(needed)} have fewer than {len(SEEDS)} seeds of raw results; "
+                     "the statements below cover what is there.")  # fmt: skip
     for arm, reference in REFERENCE_ARM.items():
-        differences = [
-            arms[arm][seed]["heldout"][image]["dpas"] - arms[reference][seed]["heldout"][image]["dpas"]
-            for seed in SEEDS
-            for image in arms[arm][seed]["heldout"]
-            if image in arms[reference][seed]["heldout"]
-        ]
-        mean = statistics.fmean(differences)
-        spread = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else math.inf
-        word = "lowers" if mean + 2 * spread < 0 else "raises" if mean - 2 * spread > 0 else "does not change"
-        parts.append(f"{arm} {word} dPAS relative to {reference} (paired mean {mean:+.4f}, 2 s.e. {2 * spread:.4f}).")
-    return " ".join(parts)
+        for split, where in (("heldout", "on held-out crops"), ("fourk", "at 4K")):
+            psnr_diff = paired(arms, arm, reference, split, "psnr")
+            dpas_diff = paired(arms, arm, reference, split, "dpas")
+            if len(psnr_diff) < 2:
+                continue
+            word, mean, error = _compare(psnr_diff, "lowers", "raises")
+            line = (
+                f"- `{arm}` {word} PSNR {where} against `{reference}` (paired mean {mean:+.3f} dB, 2 s.e. {error:.3f}"
+            )
+            word, mean, error = _compare(dpas_diff, "lowers", "raises")
+            parts.append(f"{line}, n = {len(psnr_diff)}) and {word} dPAS ({mean:+.5f}, 2 s.e. {error:.5f}).")
+    if sweep:
+        largest = max(row["size"] for row in sweep)
+        base = {(r["seed"], r["image"]): r for r in sweep if r["size"] == largest and r["mode"] == "none"}
+        for mode, factor in RFR_SWEEP[1:]:
+            rows = [r for r in sweep if r["size"] == largest and r["mode"] == mode and float(r["scale"]) == factor]
+            pairs = [(r, base[(r["seed"], r["image"])]) for r in rows if (r["seed"], r["image"]) in base]
+            if len(pairs) < 2:
+                continue
+            word, mean, error = _compare([abs(r["dpas"]) - abs(b["dpas"]) for r, b in pairs], "lowers", "raises")
+            psnr_word, psnr_mean, _ = _compare([r["psnr"] - b["psnr"] for r, b in pairs], "lowers", "raises")
+            parts.append(
+                f"- RFR `{mode}` s={factor:g} at inference only, {largest} px: {word} |dPAS| against RFR "
+                f"off ({mean:+.5f}, 2 s.e. {error:.5f}, n = {len(pairs)}); PSNR {psnr_mean:+.3f} dB."
+            )
+    parts += [
+        "",
+        "What this can and cannot say: these are 1-4 M-parameter transformers on a frozen 1 M-parameter F16 VAE "
+        "trained for minutes on a 2-core CPU, at 4-8 tokens per side against 120 x 68 at 4K. Testing the paper's "
+        "claims at real scale needs FLUX.1-dev with SC-VAE (`reference_model/configs/flux-dev-f16.yaml`), LoRA "
+        "fine-tuning at 1024-2048 px crops with and without RFR and L_AP on the same data and seeds, and the 4K "
+        "suites scored per image with PAS and dPAS (the trainer's multi-GPU path, "
+        "`docs/reference_model/README.md`).",
+    ]
+    return parts
 
 
 def summarise(named: list[tuple[str, Path]]) -> str:
@@ -392,6 +622,22 @@ def summarise(named: list[tuple[str, Path]]) -> str:
     return "\n".join(lines)
 
 
+def plan() -> list[str]:
+    """Every command of the ablation, in an order that works (the from-scratch arms, the sweep and the gradient
+    ratio, then the fine-tuning arms that read them, then the report)."""
+    command = "python -m reference_model.ablation"
+    lines = []
+    for arm in ("rfr-base", "skip-off", "prefilter-off"):
+        lines += [f"{command} train --arm {arm} --seed {seed}" for seed in SEEDS]
+    lines += [f"{command} rfr-sweep --seed {seed}" for seed in SEEDS]
+    lines.append(f"{command} grad-ratio")
+    for arm in ("ft-none", "ft-rfr", "ap-low", "ap-high"):
+        lines += [f"{command} train --arm {arm} --seed {seed}" for seed in SEEDS]
+    lines += [f"{command} evaluate --arm {arm} --seed {seed}" for arm in ARMS for seed in SEEDS]
+    lines.append(f"{command} report")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     from op4ksr_bench.errors import Op4ksrError
 
@@ -405,13 +651,19 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--seed", type=int, required=True)
         command.add_argument("--data", type=Path)
         command.add_argument("--runs", type=Path, default=RUNS_DIR)
+        command.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
         if name == "train":
             command.add_argument("--max-steps", type=int)
             command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ratio = commands.add_parser("grad-ratio", help="L_AP / L2 gradient norms on rfr-base -> raw/grad-ratio.json")
+    ratio.add_argument("--data", type=Path)
+    ratio.add_argument("--runs", type=Path, default=RUNS_DIR)
+    ratio.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
     sweep = commands.add_parser("rfr-sweep")
     sweep.add_argument("--seed", type=int, required=True)
     sweep.add_argument("--data", type=Path)
     sweep.add_argument("--runs", type=Path, default=RUNS_DIR)
+    sweep.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
     sweep.add_argument("--sizes", default=",".join(map(str, SIZES)))
     table = commands.add_parser("summarise", help="benchmark runs -> Markdown table")
     table.add_argument("runs", nargs="+", metavar="NAME=RESULTS_DIR")
@@ -420,22 +672,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in (None, "report"):
             print(report())
         elif args.command == "plan":
-            for arm in ARMS:
-                for seed in SEEDS:
-                    print(f"python -m reference_model.ablation train --arm {arm} --seed {seed}")
-                    print(f"python -m reference_model.ablation evaluate --arm {arm} --seed {seed}")
-            for seed in SEEDS:
-                print(f"python -m reference_model.ablation rfr-sweep --seed {seed}")
-            print("python -m reference_model.ablation report")
+            for line in plan():
+                print(line)
         elif args.command == "train":
             from reference_model.train import main as train_main
 
-            return train_main(train_arguments(args.arm, args.seed, args.data, args.max_steps, args.runs, args.set))
+            return train_main(
+                train_arguments(args.arm, args.seed, args.data, args.max_steps, args.runs, args.set, args.raw)
+            )
         elif args.command == "evaluate":
-            print(evaluate_arm(args.arm, args.seed, args.data, args.runs))
+            print(evaluate_arm(args.arm, args.seed, args.data, args.runs, args.raw))
+        elif args.command == "grad-ratio":
+            print(grad_ratio(args.data, args.runs, args.raw))
         elif args.command == "rfr-sweep":
             sizes = tuple(int(size) for size in args.sizes.split(","))
-            print(rfr_sweep(args.seed, args.data, args.runs, sizes))
+            print(rfr_sweep(args.seed, args.data, args.runs, sizes, args.raw))
         else:
             named = []
             for item in args.runs:

@@ -38,6 +38,14 @@ zero. The decoded *change* the transformer makes is added to the bicubic image, 
 error cancels (a small F16 VAE reconstructs 4K worse than bicubic does), and at ``gate = 0`` the model's output
 is bit-identical to the ``bicubic`` method's (tested). The paper's model decodes ``z_hr`` directly.
 
+Skip prefilter (``skip_prefilter: k``, only with ``bicubic_skip``): a learned ``k x k`` filter per channel applied
+to the LR (replicate borders) before the skip's bicubic, initialised to the identity (a centred delta), so the
+untrained model is still the ``bicubic`` method bit for bit (tested). The heavily degraded LR of the synthetic
+suites carries noise and JPEG artefacts that the benchmark's sharpening bicubic kernel amplifies; the filter lets
+the model learn the linear part of undoing that, and the transformer's decoded change is added on top. It is
+linear and spatially uniform: its share of a model's gain is reported separately (``reference_model.evaluate
+shares``; ``docs/reference_model/ablation.md``).
+
 Frozen VAE (``train_vae: false``): the VAE's parameters are created with ``requires_grad=False`` and no
 gradient reaches them (tested); the CPU-scale recipe pretrains the VAE as an HR autoencoder (the trainer's
 ``stage: vae``) and then trains the transformer on it, as the paper trains on a pretrained VAE.
@@ -85,7 +93,8 @@ class ModelConfig:
         timestep: The fixed timestep ``t*`` in ``(0, 1]``; the LR latent is the noisy state at ``t*``.
         guidance: Guidance value fed to guidance-distilled transformers (FLUX.1-dev); ignored otherwise.
         rope_theta: Stock RoPE base (Flux: 10000).
-        rfr_mode: RFR mode: ``none``, ``base`` or ``ntk`` (see ``reference_model/rope.py``).
+        rfr_mode: RFR mode: ``none``, ``base``, ``ntk`` or ``pi`` (position interpolation); see
+            ``reference_model/rope.py``.
         rfr_scale: RFR factor ``s``.
         prompt_length: Tokens in the stored empty-prompt embedding when it is generated (nano: seeded constant).
         lora_rank: LoRA rank on the transformer's attention projections (0: train all weights).
@@ -100,6 +109,8 @@ class ModelConfig:
         bicubic_skip: Output ``bicubic + gate * (decode(z_hr) - decode(z_lr))`` with a zero-initialised
             per-channel gate (see the module docstring; a departure from the paper). Off: the paper's
             ``decode(z_hr)`` on a ``torch`` bicubic upsampling (``nano``).
+        skip_prefilter: Odd kernel size of the skip's learned per-channel LR filter (identity-initialised; see the
+            module docstring); 0: none. Needs ``bicubic_skip``.
     """
 
     name: str = "nano"
@@ -121,6 +132,7 @@ class ModelConfig:
     prompt_embeddings: str | None = None
     partitioned_decode: bool = False
     bicubic_skip: bool = False
+    skip_prefilter: int = 0
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -135,6 +147,9 @@ class ModelConfig:
         config = cls(**values)
         if not 0.0 < config.timestep <= 1.0:
             raise UsageError(f"model timestep must be in (0, 1], got {config.timestep}")
+        size = config.skip_prefilter
+        if size and (not config.bicubic_skip or size < 0 or size % 2 == 0):
+            raise UsageError(f"model skip_prefilter must be 0 or an odd kernel size with bicubic_skip on, got {size}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,8 +177,9 @@ def unpack_latents(tokens: torch.Tensor, height: int, width: int) -> torch.Tenso
 
 def benchmark_bicubic(lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``lr [B, 3, h, w]`` resized to ``size`` exactly as the benchmark's ``bicubic`` method does (Pillow's Keys
-    kernel with ``a = -0.5``, Pillow's borders, float32, clamped to ``[0, 1]``); no gradient is needed through it."""
-    image = lr.detach().float().contiguous()
+    kernel with ``a = -0.5``, Pillow's borders, float32, clamped to ``[0, 1]``); differentiable (the skip prefilter
+    learns through it)."""
+    image = lr.float().contiguous()
     image = resample_axis(image, 2, int(size[0]), PILLOW_CUBIC, 2.0)
     image = resample_axis(image.transpose(2, 3).contiguous(), 2, int(size[1]), PILLOW_CUBIC, 2.0)
     return image.clamp_(0.0, 1.0).transpose(2, 3)
@@ -244,6 +260,13 @@ class OP4KSR(nn.Module):
         self.prompt_source = "stored"  # set by from_config: "stored" or "seeded-random"
         # the skip gate (bicubic_skip only): zero at initialisation, so the untrained model is exactly bicubic
         self.skip_gate = nn.Parameter(torch.zeros(3)) if config.bicubic_skip else None
+        # the skip's LR prefilter (skip_prefilter only): a centred delta per channel, so it starts as the identity
+        self.skip_prefilter = None
+        if config.skip_prefilter:
+            size = int(config.skip_prefilter)
+            delta = torch.zeros(3, 1, size, size)
+            delta[:, :, size // 2, size // 2] = 1.0
+            self.skip_prefilter = nn.Parameter(delta)
         if not config.train_vae:
             vae.requires_grad_(False)
         vae.partitioned_decode = bool(config.partitioned_decode)
@@ -352,19 +375,28 @@ class OP4KSR(nn.Module):
             parameters += list(self.vae.parameters())
         if self.skip_gate is not None:
             parameters.append(self.skip_gate)
+        if self.skip_prefilter is not None:
+            parameters.append(self.skip_prefilter)
         return parameters
 
     def load_skip_gate(self, path: Path) -> None:
-        """Read the skip gate from ``skip.safetensors`` (one-line error when it is missing or malformed)."""
+        """Read the skip gate (and prefilter) from ``skip.safetensors`` (one line when missing or malformed)."""
         from safetensors.torch import load_file
 
         if not path.is_file():
             raise WeightsMissingError(f"{path} is missing: a bicubic_skip model folder holds its gate there")
         tensors = load_file(str(path))
-        if set(tensors) != {"gate"} or tuple(tensors["gate"].shape) != (3,):
-            raise WeightsMissingError(f"{path} must hold one tensor 'gate' of shape [3]")
+        expected = {"gate": (3,)}
+        if self.skip_prefilter is not None:
+            expected["prefilter"] = tuple(self.skip_prefilter.shape)
+        shapes = {name: tuple(tensor.shape) for name, tensor in tensors.items()}
+        if shapes != expected:
+            wanted = ", ".join(f"'{name}' of shape {list(shape)}" for name, shape in expected.items())
+            raise WeightsMissingError(f"{path} must hold exactly {wanted} (it holds {shapes})")
         with torch.no_grad():
             self.skip_gate.copy_(tensors["gate"])
+            if self.skip_prefilter is not None:
+                self.skip_prefilter.copy_(tensors["prefilter"])
 
     # ---- geometry ----------------------------------------------------------------------------------------------
 
@@ -424,7 +456,7 @@ class OP4KSR(nn.Module):
         height, width = output_size
         self.check_output_size(height, width)
         if self.skip_gate is not None:
-            upsampled = benchmark_bicubic(lr, (height, width))
+            upsampled = benchmark_bicubic(self.prefilter(lr), (height, width))
         else:
             upsampled = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
         # channels-last activations make the narrow convolutions of small VAEs 2-3x faster on CPU (oneDNN)
@@ -441,6 +473,14 @@ class OP4KSR(nn.Module):
         )
         gate = self.skip_gate.float().view(1, 3, 1, 1)
         return (upsampled.float() + gate * change).contiguous()
+
+    def prefilter(self, lr: torch.Tensor) -> torch.Tensor:
+        """The skip's learned LR filter (``skip_prefilter``; replicate borders), or ``lr`` itself when there is none."""
+        if self.skip_prefilter is None:
+            return lr
+        pad = self.skip_prefilter.shape[-1] // 2
+        padded = F.pad(lr.float(), (pad, pad, pad, pad), mode="replicate")
+        return F.conv2d(padded, self.skip_prefilter.float(), groups=3)
 
     def reconstruct(self, image: torch.Tensor) -> torch.Tensor:
         """The VAE alone: ``decode(encode(image))`` for ``[B, 3, H, W]`` in ``[0, 1]`` (not clamped)."""
@@ -489,7 +529,10 @@ class OP4KSR(nn.Module):
         }
         save_file(tensors, str(folder / PROMPT_FILE))
         if self.skip_gate is not None:
-            save_file({"gate": self.skip_gate.detach().float().cpu().contiguous()}, str(folder / SKIP_FILE))
+            skip = {"gate": self.skip_gate.detach().float().cpu().contiguous()}
+            if self.skip_prefilter is not None:
+                skip["prefilter"] = self.skip_prefilter.detach().float().cpu().contiguous()
+            save_file(skip, str(folder / SKIP_FILE))
         payload = {
             "format": "op4ksr-reference",
             "format_version": FORMAT_VERSION,

@@ -9,7 +9,9 @@ RFR replaces the base (the project's own design; the paper names RFR but does no
 - ``"none"``: ``theta' = theta`` (stock Flux);
 - ``"base"``: ``theta' = theta * s`` on every axis;
 - ``"ntk"``: ``theta' = theta * s ** (d / (d - 2))`` per axis (NTK-aware scaling: the lowest frequency is
-  divided by exactly ``s`` while the highest, ``i = 0``, is unchanged).
+  divided by exactly ``s`` while the highest, ``i = 0``, is unchanged);
+- ``"pi"``: position interpolation, the usual comparison for RFR: the base is kept and every position is divided
+  by ``s``, so every frequency, the highest included, is divided by ``s``.
 
 In diffusers 0.42 ``FluxPosEmbed`` takes ``theta`` in ``__init__`` but it is not a config field of
 ``FluxTransformer2DModel`` (the model always builds ``theta=10000``), so :func:`apply_rfr` swaps in
@@ -25,8 +27,8 @@ import torch
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 from diffusers.models.transformers.transformer_flux import FluxPosEmbed
 
-RfrMode = Literal["none", "base", "ntk"]
-RFR_MODES: tuple[str, ...] = ("none", "base", "ntk")
+RfrMode = Literal["none", "base", "ntk", "pi"]
+RFR_MODES: tuple[str, ...] = ("none", "base", "ntk", "pi")
 
 
 def rescaled_thetas(theta: float, axes_dim: Sequence[int], mode: RfrMode, scale: float) -> tuple[float, ...]:
@@ -35,17 +37,17 @@ def rescaled_thetas(theta: float, axes_dim: Sequence[int], mode: RfrMode, scale:
     Args:
         theta: Stock base (10000 for Flux).
         axes_dim: Channels per axis (even numbers summing to the head dimension).
-        mode: ``"none"``, ``"base"`` or ``"ntk"``.
+        mode: ``"none"``, ``"base"``, ``"ntk"`` or ``"pi"``.
         scale: The factor ``s`` (> 0); ignored for ``"none"``.
 
     Returns:
-        One base per axis.
+        One base per axis (``"pi"`` keeps the base: it scales positions, see :func:`apply_rfr`).
     """
     if mode not in RFR_MODES:
         raise ValueError(f"unknown RFR mode {mode!r}; use one of {', '.join(RFR_MODES)}")
     if scale <= 0:
         raise ValueError(f"RFR scale must be positive, got {scale}")
-    if mode == "none":
+    if mode in ("none", "pi"):
         return tuple(float(theta) for _ in axes_dim)
     if mode == "base":
         return tuple(float(theta) * scale for _ in axes_dim)
@@ -64,19 +66,23 @@ class RescaledFluxPosEmbed(FluxPosEmbed):
     Args:
         axes_theta: Base of each axis (see :func:`rescaled_thetas`).
         axes_dim: Channels of each axis.
+        position_scale: Every position is multiplied by this before rotating (``1 / s`` for ``"pi"``; 1: off).
 
     Calling it on ``ids [S, n_axes]`` returns ``(cos, sin)``, each ``[S, sum(axes_dim)]`` float32, exactly as
     ``FluxPosEmbed`` does; with all bases equal to ``theta`` the output is bit-identical to the stock module.
     """
 
-    def __init__(self, axes_theta: Sequence[float], axes_dim: Sequence[int]):
+    def __init__(self, axes_theta: Sequence[float], axes_dim: Sequence[int], position_scale: float = 1.0):
         if len(axes_theta) != len(axes_dim):
             raise ValueError(f"need one theta per axis: {len(axes_theta)} thetas for {len(axes_dim)} axes")
         super().__init__(theta=axes_theta[0], axes_dim=list(axes_dim))
         self.axes_theta = tuple(float(value) for value in axes_theta)
+        self.position_scale = float(position_scale)
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         positions = ids.float()
+        if self.position_scale != 1.0:
+            positions = positions * self.position_scale
         # float64 as in diffusers (mps/npu fall back to float32 there; this reference targets CPU and CUDA)
         freqs_dtype = torch.float32 if ids.device.type in ("mps", "npu") else torch.float64
         cos_parts, sin_parts = [], []
@@ -105,7 +111,8 @@ def apply_rfr(transformer: torch.nn.Module, mode: RfrMode, scale: float, theta: 
     """
     axes_dim = list(transformer.pos_embed.axes_dim)
     thetas = rescaled_thetas(theta, axes_dim, mode, scale)
-    transformer.pos_embed = RescaledFluxPosEmbed(thetas, axes_dim)
+    position_scale = 1.0 / scale if mode == "pi" else 1.0
+    transformer.pos_embed = RescaledFluxPosEmbed(thetas, axes_dim, position_scale)
     return thetas
 
 

@@ -84,6 +84,7 @@ class TrainConfig:
     batch_size: int = 8  # per process
     crop_size: int = 128  # HR crop side (px); a multiple of 32 (one token)
     learning_rate: float = 5e-4
+    skip_learning_rate: float | None = None  # the bicubic skip's gate and prefilter (default: learning_rate)
     warmup_steps: int = 50  # linear warm-up, then the schedule
     lr_schedule: str = "cosine"  # diffusers.optimization.get_scheduler name (cosine decays to 0 at max_steps)
     max_nonfinite_steps: int = 20  # stop after more than this many skipped (non-finite loss/gradient) steps
@@ -104,6 +105,7 @@ class TrainConfig:
     degradation: dict[str, Any] | None = None  # default: the suite's degradation config
     stage: str = "sr"  # sr: train the SR model; vae: pretrain the VAE alone as an HR autoencoder (module docstring)
     save_frozen_vae: bool = False  # final/ also holds vae/ when the VAE is frozen and read from model.vae_path
+    init_from: str | None = None  # a saved model folder whose trained parameters start a new run (fine-tuning)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -174,9 +176,8 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
 def validate(model, pairs, device, stage: str = "sr") -> dict[str, float]:
     """Mean PSNR and PAS of the model and of bicubic on the held-out crops (stage ``vae``: of the VAE's
     reconstruction of the HR crop)."""
-    import torch.nn.functional as F
-
     from op4ksr_bench.metrics.periodicity import DEFAULT_PERIODS, lattice_multiples, pas
+    from reference_model.model import benchmark_bicubic
 
     totals = {"val_psnr": 0.0, "val_pas": 0.0, "val_bicubic_psnr": 0.0, "val_bicubic_pas": 0.0}
     model.eval()
@@ -187,7 +188,7 @@ def validate(model, pairs, device, stage: str = "sr") -> dict[str, float]:
                 prediction = model.reconstruct(hr.to(device)).clamp(0, 1).cpu()
             else:
                 prediction = model.upscale(lr.to(device), hr.shape[-2:]).cpu()
-            bicubic = F.interpolate(lr, size=hr.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+            bicubic = benchmark_bicubic(lr, hr.shape[-2:])  # the benchmark's own bicubic method
             totals["val_psnr"] += psnr(prediction, hr)
             totals["val_pas"] += pas(prediction, periods).value
             totals["val_bicubic_psnr"] += psnr(bicubic, hr)
@@ -284,6 +285,25 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], saved: dict, names: list[
     return {"state": per_parameter, "param_groups": saved["param_groups"]}
 
 
+def initialise_from(model, folder: Path, names: list[str]) -> None:
+    """Copy the trained tensors ``names`` of a saved model folder into ``model`` (one line when they do not fit)."""
+    from reference_model.model import OP4KSR
+
+    if not (folder / "op4ksr.json").is_file():
+        raise UsageError(f"init_from {folder} is not a saved model folder (no op4ksr.json); give a run's final/")
+    source = dict(OP4KSR.from_pretrained(folder).named_parameters())
+    live = dict(model.named_parameters())
+    missing = [name for name in names if name not in source or source[name].shape != live[name].shape]
+    if missing:
+        raise UsageError(
+            f"init_from {folder} does not hold {len(missing)} of the trained tensors with their shapes "
+            f"(first: {missing[0]}); it must be saved from the same model config"
+        )
+    with torch.no_grad():
+        for name in names:
+            live[name].copy_(source[name].to(live[name].dtype))
+
+
 def train(config: TrainConfig) -> Path:
     """Run (or resume) training; returns the ``final/`` model folder."""
     from accelerate import Accelerator
@@ -331,7 +351,17 @@ def train(config: TrainConfig) -> Path:
     cast_training_params(model, dtype=torch.float32)
     names = [name for name, p in model.named_parameters() if p.requires_grad]
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    # parameter groups in the order of `names` (the checkpoint's optimizer state is indexed by it); the skip's
+    # gate and prefilter (registered on the model itself, so listed first) may take their own learning rate
+    groups: list[dict[str, Any]] = []
+    for name, parameter in zip(names, parameters, strict=True):
+        rate = config.learning_rate
+        if name in ("skip_gate", "skip_prefilter") and config.skip_learning_rate is not None:
+            rate = config.skip_learning_rate
+        if not groups or groups[-1]["lr"] != rate:
+            groups.append({"params": [], "lr": rate})
+        groups[-1]["params"].append(parameter)
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(
         config.lr_schedule, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=config.max_steps
     )
@@ -340,6 +370,9 @@ def train(config: TrainConfig) -> Path:
     # ---- resume (every process reads the same checkpoint) ----
     step, nonfinite_steps, saved = 0, 0, None
     folder = _checkpoint_folder(out)
+    if config.init_from and folder is None:  # fine-tuning: a resumed run takes everything from its checkpoint
+        initialise_from(model, Path(config.init_from), names)
+        say(f"initialised {len(names)} trained tensors from {config.init_from}")
     if folder is not None:
         tensors, saved = load_checkpoint(folder)
         if saved["config"]["model"] != config.to_dict()["model"] or saved["trained"] != names:

@@ -143,7 +143,7 @@ class Op4ksrMethod(Method):
             folder of that name in the working directory: write ``./nano`` for the folder). Default: the shipped
             default checkpoint.
         pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
-        rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``), or None.
+        rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``, ``pi``), or None.
         rfr_scale: Override the checkpoint's RFR factor at inference, or None.
     """
 

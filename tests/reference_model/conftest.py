@@ -35,8 +35,11 @@ def synthetic_photo(size: int, seed: int) -> np.ndarray:
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
 
 
-def write_tiny_suite(data_dir: Path, name: str = "train", count: int = 6, size: int = 256, seed: int = 7) -> Path:
-    """Write a built suite with ``count`` HR images of ``size`` px: suite.yaml, suite.json, manifest.jsonl, hr/."""
+def write_tiny_suite(
+    data_dir: Path, name: str = "train", count: int = 6, size: int = 256, seed: int = 7, with_lr: bool = False
+) -> Path:
+    """Write a built suite with ``count`` HR images of ``size`` px: suite.yaml, suite.json, manifest.jsonl, hr/
+    (and ``lr/``, x4 box-downscaled, with ``with_lr``: a stand-in for a synthetic 4K suite)."""
     root = Path(data_dir) / name
     (root / "hr").mkdir(parents=True, exist_ok=True)
     spec = {
@@ -59,14 +62,19 @@ def write_tiny_suite(data_dir: Path, name: str = "train", count: int = 6, size: 
         image = synthetic_photo(size, seed * 1000 + index)
         path = root / "hr" / f"{image_id}.png"
         write_png(path, image)
+        lr_entry = {"lr": None, "lr_sha256": None, "lr_width": None, "lr_height": None}
+        if with_lr:
+            (root / "lr").mkdir(exist_ok=True)
+            small = image.reshape(size // 4, 4, size // 4, 4, 3).mean(axis=(1, 3)).round().astype(np.uint8)
+            lr_path = root / "lr" / f"{image_id}.png"
+            write_png(lr_path, small)
+            lr_entry = {"lr": f"lr/{image_id}.png", "lr_sha256": hashlib.sha256(lr_path.read_bytes()).hexdigest(),
+                        "lr_width": size // 4, "lr_height": size // 4}  # fmt: skip
         entry = {
             "id": image_id,
-            "lr": None,
+            **lr_entry,
             "hr": f"hr/{image_id}.png",
-            "lr_sha256": None,
             "hr_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "lr_width": None,
-            "lr_height": None,
             "hr_width": size,
             "hr_height": size,
             "source": "synthetic",

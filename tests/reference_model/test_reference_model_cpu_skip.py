@@ -206,3 +206,72 @@ def test_shipped_cpu_skip_checkpoint_loads_and_is_not_plain_bicubic():
     lr = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(7))
     output = method.upscale(lr)
     assert output.shape == (1, 3, 64, 96) and not torch.equal(output, BicubicMethod(scale=4).upscale(lr))
+
+
+def test_prefilter_at_identity_is_exactly_bicubic_and_learns_through_the_bicubic():
+    import torch.nn.functional as F
+
+    from reference_model.model import benchmark_bicubic
+
+    model = OP4KSR.from_config(skip_config(skip_prefilter=3, train_vae=False), seed=3).eval()
+    lr = torch.rand(1, 3, 24, 40, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.upscale(lr), BicubicMethod(scale=4).upscale(lr))  # identity init: bicubic bit for bit
+    box = torch.full((3, 1, 3, 3), 1 / 9)
+    with torch.no_grad():
+        model.skip_prefilter.copy_(box)
+    smoothed = benchmark_bicubic(F.conv2d(F.pad(lr, (1, 1, 1, 1), mode="replicate"), box, groups=3), (96, 160))
+    assert torch.allclose(model.upscale(lr), smoothed, atol=1e-6) and not torch.equal(smoothed, model.upscale(lr) * 0)
+    model.train()
+    hr = torch.rand(1, 3, 96, 160, generator=torch.Generator().manual_seed(1))
+    torch.mean((model(lr) - hr) ** 2).backward()
+    assert float(model.skip_prefilter.grad.abs().sum()) > 0  # the gradient reaches it through the bicubic
+    assert id(model.skip_prefilter) in {id(p) for p in model.trainable_parameters()}
+    assert all(p.grad is None for p in model.vae.parameters())
+
+
+def test_prefilter_round_trips_and_bad_files_or_configs_are_one_line_errors(tmp_path):
+    model = OP4KSR.from_config(skip_config(skip_prefilter=3, train_vae=False), seed=5).eval()
+    with torch.no_grad():
+        model.skip_prefilter.add_(0.01 * torch.arange(27.0).view(3, 1, 3, 3))
+        model.skip_gate.fill_(0.2)
+    model.save_pretrained(tmp_path / "m")
+    saved = load_file(str(tmp_path / "m" / SKIP_FILE))
+    assert set(saved) == {"gate", "prefilter"} and torch.equal(saved["prefilter"], model.skip_prefilter.detach())
+    loaded = OP4KSR.from_pretrained(tmp_path / "m")
+    assert loaded.config.skip_prefilter == 3 and torch.equal(loaded.skip_prefilter, model.skip_prefilter)
+    lr = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(loaded.upscale(lr), model.upscale(lr))
+    from safetensors.torch import save_file
+
+    save_file({"gate": torch.zeros(3)}, str(tmp_path / "m" / SKIP_FILE))  # a gate without the prefilter
+    with pytest.raises(WeightsMissingError, match=r"must hold exactly 'gate' of shape \[3\], 'prefilter' of shape"):
+        OP4KSR.from_pretrained(tmp_path / "m")
+    for changes in ({"skip_prefilter": 4}, {"skip_prefilter": 3, "bicubic_skip": False}, {"skip_prefilter": -3}):
+        with pytest.raises(UsageError, match="skip_prefilter must be 0 or an odd kernel size"):
+            skip_config(**changes)
+
+
+def test_skip_learning_rate_and_init_from_in_the_trainer(tiny_data, tmp_path):
+    fast = [
+        "--set", "batch_size=2", "--set", "crop_size=64", "--set", "ap_periods=[16]", "--set", "warmup_steps=1",
+        "--set", "validation_count=1", "--set", "validation_crop_size=128", "--set", "validate_every=4",
+        "--set", "checkpoint_every=4", "--set", "log_every=2", "--set", "model.skip_prefilter=3",
+        "--set", f"model.vae={json.dumps(TINY_VAE)}", "--set", f"model.transformer={json.dumps(TINY_TRANSFORMER)}",
+        "--set", "model.vae_path=null", "--set", "model.train_vae=false", "--set", "skip_learning_rate=0.05",
+    ]  # fmt: skip
+    first = tmp_path / "first"
+    assert (
+        main(["--config", "cpu-skip-pf", "--data", str(tiny_data), "--out", str(first), "--max-steps", "3", *fast]) == 0
+    )
+    state = json.loads((first / "checkpoint" / "state.json").read_text())
+    groups = state["optimizer"]["param_groups"]
+    assert [g["initial_lr"] for g in groups] == [0.05, 1e-3]  # the skip's gate and prefilter, then the transformer
+    assert state["trained"][:2] == ["skip_gate", "skip_prefilter"] and len(groups[0]["params"]) == 2
+    source = OP4KSR.from_pretrained(first / "final")
+    second = tmp_path / "second"
+    args = ["--config", "cpu-skip-pf", "--data", str(tiny_data), "--out", str(second), "--max-steps", "0", *fast]
+    assert main([*args, "--set", f"init_from={first / 'final'}"]) == 0  # no step: final/ is the initialisation
+    started = OP4KSR.from_pretrained(second / "final")
+    for (name, a), (_, b) in zip(source.named_parameters(), started.named_parameters(), strict=True):
+        assert torch.equal(a, b), name
+    assert main([*args, "--out", str(tmp_path / "third"), "--set", f"init_from={tmp_path}"]) == 2  # not a model folder

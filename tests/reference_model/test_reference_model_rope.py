@@ -83,3 +83,22 @@ def test_apply_rfr_changes_attention_output():
         assert torch.equal(transformer(**inputs)[0], stock)
         apply_rfr(transformer, "ntk", 8.0)
         assert not torch.allclose(transformer(**inputs)[0], stock)
+
+
+@pytest.mark.parametrize("scale", [2.0, 8.0])
+def test_position_interpolation_divides_every_frequency_by_s(scale):
+    assert rescaled_thetas(10000, AXES, "pi", scale) == (10000.0,) * len(AXES)  # the base is kept
+    transformer = FluxTransformer2DModel(
+        in_channels=8, num_layers=1, num_single_layers=0, attention_head_dim=128, num_attention_heads=1,
+        joint_attention_dim=8, pooled_projection_dim=8, axes_dims_rope=tuple(AXES),
+    )  # fmt: skip
+    apply_rfr(transformer, "pi", scale)
+    stock = RescaledFluxPosEmbed(rescaled_thetas(10000, AXES, "none", 1.0), AXES)
+    for measured, reference in zip(axis_frequencies(transformer.pos_embed), axis_frequencies(stock), strict=True):
+        torch.testing.assert_close(measured * scale, reference, rtol=1e-5, atol=1e-9)  # the highest one too
+    # position p under pi is stock position p / s
+    ids = torch.stack([torch.zeros(8), torch.arange(8.0) * scale, torch.arange(8.0)], dim=1)
+    plain = torch.stack([torch.zeros(8), torch.arange(8.0), torch.arange(8.0) / scale], dim=1)
+    ours, theirs = transformer.pos_embed(ids), stock(plain)
+    torch.testing.assert_close(ours[0], theirs[0])
+    torch.testing.assert_close(ours[1], theirs[1])
