@@ -1,8 +1,9 @@
-"""Two diagnostics of a saved OP4KSR model on a built suite's HR images (full size, e.g. 3840x2160).
+"""Diagnostics of a saved OP4KSR model on a built suite's HR images (full size, e.g. 3840x2160).
 
     python -m reference_model.evaluate vae-psnr --weights DIR [--suite 4ksr-syn] [--data DIR]
     python -m reference_model.evaluate crop-consistency --weights DIR [--suite 4ksr-syn] [--data DIR]
     python -m reference_model.evaluate ceilings --weights DIR [--suite 4ksr-syn] [--data DIR]
+    python -m reference_model.evaluate shares --weights DIR [--suite 4ksr-syn] [--data DIR]
 
 ``vae-psnr``: the VAE alone, ``decode(encode(HR))`` against the HR, whole image at once (PSNR of 8-bit values,
 ``crop_border`` dropped as the suite scores). It bounds what a model that decodes its latents directly (the
@@ -17,6 +18,11 @@ model whose output depends on the crop size (normalisation statistics, global at
 cut at LR (100, 200), (300, 500), (200, 700)): PSNR of bicubic, of ``bicubic + decode(E(HR)) - decode(E(bicubic))``
 (the frozen decoder fed the HR's own latents: the transformer's best case), and of bicubic plus the 16x16 block
 means of the true residual ``HR - bicubic``.
+
+``shares``: where a ``bicubic_skip`` model's gain comes from, on the suite's whole images (PSNR of 8-bit values,
+``crop_border`` dropped, through the benchmark's ``op4ksr`` method and its padding): ``bicubic`` (the benchmark's
+method), ``prefilter`` (the model with its gate set to zero: the skip's learned LR prefilter alone, no transformer)
+and ``model`` (the whole model).
 """
 
 from __future__ import annotations
@@ -96,6 +102,36 @@ def crop_consistency(model, suite, region: int = 256, context: int = 1024, margi
     return scores
 
 
+def shares(model, suite) -> dict[str, float]:
+    """``{"<id>:<kind>": PSNR}`` for kinds ``bicubic``, ``prefilter`` and ``model`` (docstring above)."""
+    from op4ksr_bench.imageio import read_image
+    from op4ksr_bench.methods.interpolation import BicubicMethod
+    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
+
+    if model.skip_gate is None:
+        raise UsageError("shares needs a bicubic_skip model (its gate splits the prefilter from the transformer)")
+    border = int(suite.spec.crop_border or 0)
+    cut = (slice(border, -border or None), slice(border, -border or None))
+    method = Op4ksrMethod.from_model(model, "cpu", "float32")
+    bicubic = BicubicMethod(scale=model.config.scale)
+    scores = {}
+    gate = model.skip_gate.detach().clone()
+    for entry in suite.entries:
+        if entry.get("lr") is None or entry.get("hr") is None:
+            continue
+        lr, hr = _to_tensor(read_image(suite.lr_path(entry))), read_image(suite.hr_path(entry))
+        with torch.no_grad():
+            outputs = {"bicubic": bicubic.upscale(lr), "model": method.upscale(lr)}
+            model.skip_gate.zero_()
+            try:
+                outputs["prefilter"] = method.upscale(lr)
+            finally:
+                model.skip_gate.copy_(gate)
+        for kind, image in outputs.items():
+            scores[f"{entry['id']}:{kind}"] = psnr_8bit(_to_uint8(image)[cut], hr[cut])
+    return scores
+
+
 CEILING_CORNERS = ((100, 200), (300, 500), (200, 700))
 
 
@@ -133,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from reference_model.model import OP4KSR
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("vae-psnr", "crop-consistency", "ceilings"))
+    parser.add_argument("what", choices=("vae-psnr", "crop-consistency", "ceilings", "shares"))
     parser.add_argument("--weights", type=Path, required=True, help="a saved OP4KSR model folder")
     parser.add_argument("--suite", default="4ksr-syn")
     parser.add_argument("--data", type=Path, help="data folder with the built suites")
@@ -141,18 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         suite = BuiltSuite.open(args.data or data_dir(), args.suite)
         model = OP4KSR.from_pretrained(args.weights).eval()
-        function = {"vae-psnr": vae_psnr, "crop-consistency": crop_consistency, "ceilings": ceilings}[args.what]
+        functions = {"vae-psnr": vae_psnr, "crop-consistency": crop_consistency, "ceilings": ceilings, "shares": shares}
+        function = functions[args.what]
         scores = function(model, suite)
     except Op4ksrError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for image_id, value in scores.items():
         print(f"{image_id}: {value:.2f} dB")
-    if args.what == "ceilings":
-        for kind in ("bicubic", "decoder", "block-means"):
+    kinds = {"ceilings": ("bicubic", "decoder", "block-means"), "shares": ("bicubic", "prefilter", "model")}
+    if args.what in kinds:
+        for kind in kinds[args.what]:
             values = [value for key, value in scores.items() if key.endswith(f":{kind}")]
-            print(f"ceilings {args.weights} on {args.suite}: {kind} mean {sum(values) / len(values):.2f} dB "
-                  f"over {len(values)} crops")  # fmt: skip
+            print(f"{args.what} {args.weights} on {args.suite}: {kind} mean {sum(values) / len(values):.2f} dB "
+                  f"over {len(values)} {'crops' if args.what == 'ceilings' else 'images'}")  # fmt: skip
         return 0
     finite = [value for value in scores.values() if math.isfinite(value)]
     mean = f"{sum(finite) / len(finite):.2f} dB over {len(finite)} finite" if finite else "all identical (inf)"

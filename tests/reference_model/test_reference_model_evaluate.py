@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from op4ksr_bench.data.manifest import BuiltSuite
+from op4ksr_bench.errors import UsageError
 from op4ksr_bench.imageio import read_image, write_png
-from reference_model.evaluate import ceilings, crop_consistency, main, psnr_8bit, vae_psnr
+from reference_model.evaluate import ceilings, crop_consistency, main, psnr_8bit, shares, vae_psnr
 from reference_model.model import OP4KSR, ModelConfig
 
 KINDS = ("bicubic", "decoder", "block-means")
@@ -83,6 +85,24 @@ def test_ceilings_block_means_beat_bicubic_and_keys_name_each_crop(tiny_data):
     for key, value in scores.items():
         if key.endswith(":bicubic"):  # the residual's block means are its projection: never worse (up to rounding)
             assert scores[key.replace(":bicubic", ":block-means")] >= value - 0.05
+
+
+def test_shares_split_the_prefilter_from_the_transformer(tiny_data):
+    suite = with_lr_images(tiny_data)
+    model = tiny_model(skip_prefilter=3)
+    scores = shares(model, suite)  # identity prefilter, zero gate: all three are the bicubic method
+    for entry in suite.entries:
+        values = {kind: scores[f"{entry['id']}:{kind}"] for kind in ("bicubic", "prefilter", "model")}
+        assert values["bicubic"] == values["prefilter"] == values["model"]
+    with torch.no_grad():
+        model.skip_prefilter.fill_(1 / 9)  # a box filter
+        model.skip_gate.fill_(0.5)
+    scores = shares(model, suite)
+    first = suite.entries[0]["id"]
+    assert scores[f"{first}:prefilter"] != scores[f"{first}:bicubic"] != scores[f"{first}:model"]
+    assert float(model.skip_gate.min()) == 0.5  # the gate is restored after the prefilter-only pass
+    with pytest.raises(UsageError, match="needs a bicubic_skip model"):
+        shares(tiny_model(bicubic_skip=False), suite)
 
 
 def test_command_line(tiny_data, tmp_path, capsys):
