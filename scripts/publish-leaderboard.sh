@@ -38,7 +38,7 @@ run() {
 }
 # Every method that costs up to about 30 s per image on this project's 2-core CPU runs on every image of the three
 # evaluation suites: interpolation, SPAN x4 untiled / tiled with overlap and Gaussian blending / naively tiled (no
-# overlap, no blending), and the OP4KSR reference untiled and tiled. RRDB-class networks (Real-ESRGAN x4plus,
+# overlap, no blending), and the OP4KSR reference (its default cpu-skip-pf checkpoint) untiled and tiled. RRDB-class networks (Real-ESRGAN x4plus,
 # RealSR DF2K x4) cost about 3 CPU minutes per 960x540 input with torch (docs/methods/README.md), so the CPU run
 # gives them a budget of RRDB_IMAGES images of 4ksr-syn each (default 2: about 15 CPU minutes for both); with
 # --device cuda they run on every image of every suite.
@@ -53,7 +53,7 @@ run --method span-x4 "${SPAN_TILED[@]}" "${LIMIT[@]}"
 run --method span-x4 "${SPAN_NAIVE[@]}" "${LIMIT[@]}"
 run --method op4ksr "${LIMIT[@]}"
 run --method op4ksr "${OP4KSR_TILED[@]}" "${LIMIT[@]}"
-run --method op4ksr --opt weights=cpu-skip "${LIMIT[@]}"   # the CPU-scale reference with a bicubic skip (not the default)
+run --method op4ksr --opt weights=cpu-skip "${LIMIT[@]}"   # the previous CPU-scale checkpoint (skip, no prefilter)
 run --method realesrgan-x4plus "${SLOW[@]}"
 run --method realsr-df2k-x4 "${SLOW[@]}"
 

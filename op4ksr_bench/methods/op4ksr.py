@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 PAD_MODES = ("reflect", "none")
 
 
-DEFAULT_CHECKPOINT = "nano"
+DEFAULT_CHECKPOINT = "cpu-skip-pf"
 """The shipped checkpoint the method loads without ``--opt weights``."""
 CHECKPOINT_SHA256: dict[str, dict[str, str]] = {
     "nano": {
@@ -53,6 +53,14 @@ CHECKPOINT_SHA256: dict[str, dict[str, str]] = {
         "vae/diffusion_pytorch_model.safetensors": "baa17601a641cc66b19ea8749dff8fc57c96f39f78e0e5addd84deb01f24bad5",
         "prompt_embeddings.safetensors": "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
         "skip.safetensors": "62faef0ed82777c37184f1c4766598999543789c612ea37c6827d5c9c6902183",
+    },
+    "cpu-skip-pf": {
+        "transformer/diffusion_pytorch_model.safetensors": (
+            "fba9d0c41d3c642b1f3f4b5d15d922de24ef44a0e3a53bb103cc140fca515ef4"
+        ),
+        "vae/diffusion_pytorch_model.safetensors": "baa17601a641cc66b19ea8749dff8fc57c96f39f78e0e5addd84deb01f24bad5",
+        "prompt_embeddings.safetensors": "3f07414292180633acde138a99fac84dfc78db5da860d40784b71d290aef7f6a",
+        "skip.safetensors": "3c3a431372e1ba5c412a7d55aa8f04a5f0c5dc7478722a19e7b01bbc62d0b14c",
     },
 }  # fmt: skip
 """``{checkpoint folder name: {weights file relative to it: sha256}}`` of every checkpoint shipped in
@@ -139,9 +147,9 @@ class Op4ksrMethod(Method):
         device: Torch device.
         dtype: Weights/compute dtype: ``float32``, ``bfloat16`` or ``float16`` (default: bfloat16 on CUDA,
             float32 elsewhere). Weights are read straight into it (a bf16 model never exists in float32).
-        weights: Model folder, or the name of a shipped checkpoint (``nano``, ``cpu-skip``; a name wins over a
-            folder of that name in the working directory: write ``./nano`` for the folder). Default: the shipped
-            default checkpoint.
+        weights: Model folder, or the name of a shipped checkpoint (``cpu-skip-pf``, ``cpu-skip``, ``nano``; a
+            name wins over a folder of that name in the working directory: write ``./nano`` for the folder).
+            Default: the shipped default checkpoint (``cpu-skip-pf``).
         pad: ``reflect`` (pad to the token pitch, crop back; declared) or ``none`` (raise on other sizes).
         rfr_mode: Override the checkpoint's RFR mode at inference (``none``, ``base``, ``ntk``, ``pi``), or None.
         rfr_scale: Override the checkpoint's RFR factor at inference, or None.
@@ -149,7 +157,7 @@ class Op4ksrMethod(Method):
 
     card = MethodCard(
         name="op4ksr",
-        display_name="OP4KSR (reference, nano)",
+        display_name=f"OP4KSR (reference, {DEFAULT_CHECKPOINT})",
         paper="Deng et al., OP4KSR: One-Step Patch-Free 4K Super-Resolution with Periodic Artifact Suppression, "
         "arXiv 2605.13457 (2026); this project's reference implementation",
         licence=SHIPPED_LICENCE,

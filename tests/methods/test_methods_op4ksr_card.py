@@ -9,7 +9,13 @@ import torch
 
 from op4ksr_bench.errors import WeightsMissingError
 from op4ksr_bench.methods import op4ksr
-from op4ksr_bench.methods.op4ksr import CHECKPOINT_SHA256, Op4ksrMethod, checkpoints_dir, shipped_checkpoint
+from op4ksr_bench.methods.op4ksr import (
+    CHECKPOINT_SHA256,
+    DEFAULT_CHECKPOINT,
+    Op4ksrMethod,
+    checkpoints_dir,
+    shipped_checkpoint,
+)
 
 
 def _resave(path):
@@ -39,16 +45,16 @@ def test_another_folder_gets_its_own_card(tmp_path):
     _resave(folder / "prompt_embeddings.safetensors")
     method = Op4ksrMethod(weights=str(folder))
     prompt = next(ref for ref in method.card.weights if ref.name.endswith("prompt_embeddings.safetensors"))
-    assert prompt.sha256 != CHECKPOINT_SHA256["nano"]["prompt_embeddings.safetensors"]
+    assert prompt.sha256 != CHECKPOINT_SHA256[DEFAULT_CHECKPOINT]["prompt_embeddings.safetensors"]
     assert method.card.licence.startswith("unknown")
     assert method.upscale(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
 
 def test_a_changed_or_unrecorded_shipped_checkpoint_is_refused(tmp_path, monkeypatch):
     shipped = tmp_path / "checkpoints"
-    shutil.copytree(shipped_checkpoint(), shipped / "nano")
+    shutil.copytree(shipped_checkpoint(), shipped / DEFAULT_CHECKPOINT)
     monkeypatch.setattr(op4ksr, "checkpoints_dir", lambda: shipped.resolve())
-    _resave(shipped / "nano" / "vae" / "diffusion_pytorch_model.safetensors")
+    _resave(shipped / DEFAULT_CHECKPOINT / "vae" / "diffusion_pytorch_model.safetensors")
     with pytest.raises(WeightsMissingError, match="is not the recorded"):
         Op4ksrMethod()
     shutil.copytree(shipped_checkpoint(), shipped / "other")

@@ -186,10 +186,10 @@ def test_two_stage_recipe_pretrains_then_freezes_the_vae(tiny_data, tmp_path):
 def test_shipped_checkpoints_are_selected_by_name(tmp_path, monkeypatch):
     from op4ksr_bench.methods.op4ksr import SHIPPED_CHECKPOINTS, shipped_checkpoint
 
-    assert set(SHIPPED_CHECKPOINTS) == {"nano", "cpu-skip"}
+    assert set(SHIPPED_CHECKPOINTS) == {"nano", "cpu-skip", "cpu-skip-pf"}
     method = Op4ksrMethod(weights="nano")
     assert method.weights_folder == shipped_checkpoint("nano") and method.model.config.name == "nano"
-    with pytest.raises(UsageError, match="no shipped checkpoint 'tiny'; shipped: nano, cpu-skip"):
+    with pytest.raises(UsageError, match="no shipped checkpoint 'tiny'; shipped: nano, cpu-skip, cpu-skip-pf"):
         shipped_checkpoint("tiny")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nano").mkdir()  # a folder of the same name: the shipped checkpoint still wins; ./nano is the folder
@@ -275,3 +275,18 @@ def test_skip_learning_rate_and_init_from_in_the_trainer(tiny_data, tmp_path):
     for (name, a), (_, b) in zip(source.named_parameters(), started.named_parameters(), strict=True):
         assert torch.equal(a, b), name
     assert main([*args, "--out", str(tmp_path / "third"), "--set", f"init_from={tmp_path}"]) == 2  # not a model folder
+
+
+def test_default_checkpoint_is_cpu_skip_pf_with_a_learned_prefilter():
+    from op4ksr_bench.methods.op4ksr import DEFAULT_CHECKPOINT, shipped_checkpoint
+
+    method = Op4ksrMethod()
+    assert DEFAULT_CHECKPOINT == "cpu-skip-pf" and method.weights_folder == shipped_checkpoint()
+    model = method.model
+    assert model.config.name == "cpu-skip-pf" and model.config.skip_prefilter == 3 and not model.config.train_vae
+    identity = torch.zeros(3, 1, 3, 3)
+    identity[:, :, 1, 1] = 1.0
+    assert float((model.skip_prefilter - identity).abs().max()) > 0.1  # trained away from the identity
+    assert torch.allclose(model.skip_prefilter.sum(dim=(1, 2, 3)), torch.ones(3), atol=0.05)  # keeps the mean
+    lr = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(8))
+    assert not torch.equal(method.upscale(lr), BicubicMethod(scale=4).upscale(lr))

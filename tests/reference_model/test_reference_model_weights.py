@@ -146,16 +146,17 @@ def test_method_reports_a_missing_weights_folder(tmp_path):
         Op4ksrMethod(weights=str(tmp_path / "absent"))
 
 
-def test_shipped_nano_checkpoint_loads_and_matches_the_card():
+def test_shipped_default_checkpoint_loads_and_matches_the_card():
     from op4ksr_bench.atomic import sha256_file
-    from op4ksr_bench.methods.op4ksr import Op4ksrMethod, shipped_checkpoint
+    from op4ksr_bench.methods.op4ksr import DEFAULT_CHECKPOINT, Op4ksrMethod, shipped_checkpoint
 
     folder = shipped_checkpoint()
     for reference in Op4ksrMethod.card.weights:
-        relative = reference.name.removeprefix("op4ksr-nano/")
+        relative = reference.name.removeprefix(f"op4ksr-{DEFAULT_CHECKPOINT}/")
         assert sha256_file(folder / relative) == reference.sha256, relative
+    assert len(Op4ksrMethod.card.weights) == 4  # transformer, VAE, prompt embeddings, skip gate + prefilter
     method = Op4ksrMethod()
-    assert method.model.config.name == "nano" and method.options()["rfr_mode"] == "ntk"
+    assert method.model.config.name == "cpu-skip-pf" and method.options()["rfr_mode"] == "none"
     assert method.upscale(torch.rand(1, 3, 10, 12)).shape == (1, 3, 40, 48)
 
 
