@@ -495,7 +495,7 @@ def train(config: TrainConfig) -> Path:
         if any_process(out_of_time):
             say(f"wall-time budget of {config.max_minutes} min reached at step {step}")
             break
-        learning_rate = scheduler.get_last_lr()[0]
+        learning_rate = scheduler.get_last_lr()[-1]  # the transformer's group (the skip's, if separate, is first)
         lr_images, hr_images = pairs.batch(step, config.batch_size, rank=rank)
         if step == first_step:  # every process says which slice it drew (a multi-process run must differ)
             print(f"rank {rank}/{processes}: batch {step} sha256 {batch_digest(hr_images)}", flush=True)
