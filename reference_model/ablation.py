@@ -56,7 +56,7 @@ COMMON = {
     "model.rfr_scale": 1.0,
 }
 SMALL = {"crop_size": 128, "batch_size": 6, "max_steps": 1000}  # 4x4 tokens, from scratch
-LARGE = {"crop_size": 256, "batch_size": 4, "max_steps": 400, "learning_rate": 5.0e-4, "warmup_steps": 20,
+LARGE = {"crop_size": 256, "batch_size": 4, "max_steps": 300, "learning_rate": 5.0e-4, "warmup_steps": 20,
          "init_from": "{runs}/rfr-base-s{seed}/final"}  # 8x8 tokens, fine-tuned from rfr-base  # fmt: skip
 ARMS: dict[str, dict[str, Any]] = {
     "rfr-base": dict(SMALL),

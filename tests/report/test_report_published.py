@@ -66,7 +66,8 @@ def test_published_leaderboard_is_small_and_complete(published):
 
 
 def test_published_leaderboard_holds_the_default_run(published):
-    """bicubic, lanczos and op4ksr nano patch-free and tiled on each suite; realesrgan-x4plus on 4ksr-syn (CPU run)."""
+    """bicubic, lanczos and op4ksr (default cpu-skip-pf) patch-free and tiled on each suite; realesrgan-x4plus on
+    4ksr-syn (CPU run)."""
     data = json.loads((LEADERBOARD / "data.json").read_text(encoding="utf-8"))
     suites = {suite["name"]: suite for suite in data["suites"]}
     assert sorted(suites) == ["4ksr-realsquare", "4ksr-realvary", "4ksr-syn"]
