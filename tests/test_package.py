@@ -70,7 +70,9 @@ def test_wheel_installed_elsewhere_lists_and_runs(tmp_path):
         names = set(archive.namelist())
     expected = [f"op4ksr_bench/suites/{path.name}" for path in (REPO / "datasets").glob("*.yaml")]
     expected += ["op4ksr_bench/report/templates/index.html", "op4ksr_bench/methods/external/supir.yaml",
-                 "reference_model/checkpoints/nano/transformer/diffusion_pytorch_model.safetensors"]  # fmt: skip
+                 "reference_model/checkpoints/nano/transformer/diffusion_pytorch_model.safetensors",
+                 "reference_model/checkpoints/cpu-skip-pf/skip.safetensors",
+                 "reference_model/checkpoints/cpu-skip-pf/vae/diffusion_pytorch_model.safetensors"]  # fmt: skip
     assert not [name for name in expected if name not in names]
 
     # the venv sits inside an unrelated git checkout (as a project's .venv does): run.json must not claim its commit
