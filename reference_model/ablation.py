@@ -290,8 +290,9 @@ def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Pa
         for size, crops in inputs.items():
             for image_id, values in evaluate_model(model, crops).items():
                 height, width = crops[0][2].shape[-2:]
-                rows.append({"mode": mode, "scale": factor, "size": size, "height": height, "width": width,
-                             "tokens_per_side": max(height, width) // 32, "image": image_id, **values})  # fmt: skip
+                side = max(height, width)  # the whole 4K image: 3840 (120 x 68 tokens)
+                rows.append({"mode": mode, "scale": factor, "size": min(size, side), "height": height, "width": width,
+                             "tokens_per_side": side // 32, "image": image_id, **values})  # fmt: skip
     raw_dir.mkdir(parents=True, exist_ok=True)
     path = raw_dir / f"rfr-sweep-s{seed}.json"
     atomic_write_text(path, json.dumps({"seed": seed, "rows": rows}, indent=1, sort_keys=True) + "\n")
