@@ -77,3 +77,15 @@ def test_published_leaderboard_holds_the_default_run(published):
         if name == "4ksr-syn":
             expected.add(("realesrgan-x4plus", True))
         assert expected <= rows, f"{name}: missing {sorted(expected - rows)}"
+
+
+def test_published_default_op4ksr_beats_bicubic_on_4ksr_syn(published):
+    """The default checkpoint's bar (reference_model/checkpoints/cpu-skip-pf/README.md), on the published rows:
+    at least +0.5 dB mean PSNR and a higher SSIM than bicubic on every image of 4ksr-syn."""
+    data = json.loads((LEADERBOARD / "data.json").read_text(encoding="utf-8"))
+    suite = next(suite for suite in data["suites"] if suite["name"] == "4ksr-syn")
+    rows = {row["method"]: row for row in suite["rows"] if row["inference"] == "patch-free"}
+    default, bicubic = rows["OP4KSR (reference, cpu-skip-pf)"], rows["Bicubic"]
+    assert default["images"] == bicubic["images"] == "7 of 7"
+    assert default["metrics"]["psnr"] >= bicubic["metrics"]["psnr"] + 0.5
+    assert default["metrics"]["ssim"] > bicubic["metrics"]["ssim"]
