@@ -172,13 +172,18 @@ def train_arguments(
 def evaluate_model(model, pairs) -> dict[str, dict[str, float]]:
     """Per-image PSNR, PAS and dPAS of ``model`` on ``[(id, lr, hr)]`` pairs (PAS over the periods that fit),
     through the benchmark's own ``op4ksr`` method (its reflect padding to the token pitch, crop back)."""
+    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
+
+    return evaluate_method(Op4ksrMethod.from_model(model, "cpu", "float32"), pairs)
+
+
+def evaluate_method(method, pairs) -> dict[str, dict[str, float]]:
+    """Per-image PSNR, PAS and dPAS of a benchmark method's ``upscale`` on ``[(id, lr, hr)]`` pairs."""
     import torch
 
-    from op4ksr_bench.methods.op4ksr import Op4ksrMethod
     from op4ksr_bench.metrics.periodicity import DEFAULT_PERIODS, lattice_multiples, pas
     from reference_model.train import psnr
 
-    method = Op4ksrMethod.from_model(model, "cpu", "float32")
     rows = {}
     with torch.no_grad():
         for image_id, lr, hr in pairs:
@@ -187,6 +192,30 @@ def evaluate_model(model, pairs) -> dict[str, dict[str, float]]:
             value = pas(prediction, periods).value
             rows[image_id] = {"psnr": psnr(prediction, hr), "pas": value, "dpas": value - pas(hr, periods).value}
     return rows
+
+
+def bicubic_reference(seed: int, data: Path | None, raw_dir: Path = RAW_DIR, suite: str = SUITE,
+                      count: int = SUITE_COUNT) -> Path:  # fmt: skip
+    """The benchmark's ``bicubic`` on the same held-out crops (those of ``seed``) and 4K images as the arms:
+    ``raw/bicubic-s<seed>.json`` (arm ``bicubic``), the baseline row of the page's tables."""
+    from op4ksr_bench.atomic import atomic_write_text
+    from op4ksr_bench.methods.interpolation import BicubicMethod
+    from op4ksr_bench.paths import data_dir
+    from reference_model.data import TrainingPairs
+
+    settings = {**COMMON, **SMALL}
+    pairs = TrainingPairs(
+        Path(data) if data else data_dir(), crop_size=int(settings["crop_size"]), seed=seed,
+        validation_count=int(settings["validation_count"]), validation_crop_size=int(settings["validation_crop_size"]),
+    ).validation_pairs()  # fmt: skip
+    method = BicubicMethod(scale=4)
+    payload = {"arm": "bicubic", "seed": seed, "steps": 0, "overrides": {}, "train_log": [],
+               "heldout": evaluate_method(method, pairs), "suite": suite,
+               "fourk": evaluate_method(method, suite_pairs(data, suite, count))}  # fmt: skip
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    path = raw_dir / f"bicubic-s{seed}.json"
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    return path
 
 
 def suite_pairs(data: Path | None, suite: str = SUITE, count: int = SUITE_COUNT, size: int | None = None):
@@ -373,7 +402,7 @@ def arm_table(arms: dict[str, dict[int, dict]], split: str) -> list[str]:
     """Mean over images per seed, then mean +- sd over seeds; paired per-image differences to the reference arm."""
     lines = ["| arm | seeds | steps | PSNR (dB) | PAS | dPAS | paired dPSNR (dB) | paired d(dPAS) | vs |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for arm in [name for name in ARMS if name in arms]:
+    for arm in [name for name in ("bicubic", *ARMS) if name in arms]:
         seeds = arms[arm]
         per_seed = {key: [statistics.fmean(r[key] for r in p[split].values()) for p in seeds.values() if p.get(split)]
                     for key in ("psnr", "pas", "dpas")}  # fmt: skip
@@ -503,6 +532,9 @@ def report(raw_dir: Path = RAW_DIR, doc: Path = DOC_DIR / "ablation.md", plot_di
         "",
         "## Arms on held-out crops (8 training-suite images held out of training, 512 px centre crops)",
         "",
+        "`bicubic` is the benchmark's bicubic on the same crops and images (`python -m reference_model.ablation "
+        "bicubic --seed N`).",
+        "",
         *(arm_table(arms, "heldout") if arms else ["No arm has raw results yet."]),
         "",
         f"## Arms at 4K (the first {SUITE_COUNT} images of `{SUITE}`, 3840x2160, 120 x 68 tokens)",
@@ -581,7 +613,7 @@ def verdict(arms: dict[str, dict[int, dict]], sweep: list[dict]) -> list[str]:
             )
     parts += [
         "",
-        "What this can and cannot say: these are 1-4 M-parameter transformers on a frozen 1 M-parameter F16 VAE "
+        "What this can and cannot say: these are 7 M-parameter transformers on a frozen 1 M-parameter F16 VAE "
         "trained for minutes on a 2-core CPU, at 4-8 tokens per side against 120 x 68 at 4K. Testing the paper's "
         "claims at real scale needs FLUX.1-dev with SC-VAE (`reference_model/configs/flux-dev-f16.yaml`), LoRA "
         "fine-tuning at 1024-2048 px crops with and without RFR and L_AP on the same data and seeds, and the 4K "
@@ -635,6 +667,7 @@ def plan() -> list[str]:
     for arm in ("ft-none", "ft-rfr", "ap-low", "ap-high"):
         lines += [f"{command} train --arm {arm} --seed {seed}" for seed in SEEDS]
     lines += [f"{command} evaluate --arm {arm} --seed {seed}" for arm in ARMS for seed in SEEDS]
+    lines += [f"{command} bicubic --seed {seed}" for seed in SEEDS]
     lines.append(f"{command} report")
     return lines
 
@@ -656,6 +689,10 @@ def main(argv: list[str] | None = None) -> int:
         if name == "train":
             command.add_argument("--max-steps", type=int)
             command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    reference = commands.add_parser("bicubic", help="bicubic on the arms' held-out crops and 4K images -> raw")
+    reference.add_argument("--seed", type=int, required=True)
+    reference.add_argument("--data", type=Path)
+    reference.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
     ratio = commands.add_parser("grad-ratio", help="L_AP / L2 gradient norms on rfr-base -> raw/grad-ratio.json")
     ratio.add_argument("--data", type=Path)
     ratio.add_argument("--runs", type=Path, default=RUNS_DIR)
@@ -683,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "evaluate":
             print(evaluate_arm(args.arm, args.seed, args.data, args.runs, args.raw))
+        elif args.command == "bicubic":
+            print(bicubic_reference(args.seed, args.data, args.raw))
         elif args.command == "grad-ratio":
             print(grad_ratio(args.data, args.runs, args.raw))
         elif args.command == "rfr-sweep":

@@ -74,8 +74,14 @@ def test_tiny_arms_train_fine_tune_evaluate_sweep_and_report(tiny_data, tmp_path
     sweep = json.loads(ablation.rfr_sweep(0, tiny_data, runs, sizes=(64, 128), raw_dir=raw).read_text())
     assert {(r["mode"], r["scale"]) for r in sweep["rows"]} == set(ablation.RFR_SWEEP)
     assert {r["tokens_per_side"] for r in sweep["rows"]} == {2, 4}
+    small = {**ablation.COMMON, "validation_crop_size": 128, "validation_count": 2}
+    monkeypatch.setattr(ablation, "COMMON", small)
+    reference = json.loads(ablation.bicubic_reference(0, tiny_data, raw_dir=raw, suite="tiny-syn").read_text())
+    assert reference["arm"] == "bicubic" and set(reference["heldout"]) == set(payload["heldout"])
+    assert set(reference["fourk"]) == set(payload["fourk"])  # the same crops and images as the arms
     page = ablation.report(raw_dir=raw, doc=doc, plot_dir=doc.parent / "plots").read_text()
     assert "| rfr-base | 1 | 2 |" in page and "| ap-low | 1 | 2 |" in page and "Incomplete: arms" in page
+    assert page.index("| bicubic | 1 | 0 |") < page.index("| rfr-base | 1 | 2 |")
     assert "pi s=2 |" in page and "||grad L_AP|| / ||grad L2||" in page
     for name in ("train-l2", "rfr-sweep-psnr", "rfr-sweep-pas", "rfr-sweep-dpas"):
         assert (doc.parent / "plots" / f"{name}.svg").read_text().startswith("<svg")
@@ -116,3 +122,14 @@ def test_report_is_regenerated_from_raw_files_alone(tmp_path):
     assert "Incomplete" not in first and "`ap_weight` 0.4 (`ap-low`)" in first
     assert "<polyline" in (tmp_path / "plots" / "rfr-sweep-pas.svg").read_text()
     assert ablation.report(raw_dir=raw, doc=doc, plot_dir=tmp_path / "plots").read_text() == first  # reproducible
+
+
+def test_committed_page_and_plots_are_what_the_committed_raw_results_give(tmp_path):
+    """docs/reference_model/ablation.md and its plots are regenerated from the committed raw files, unedited."""
+    if not ablation.RAW_DIR.is_dir():
+        pytest.fail(f"{ablation.RAW_DIR} is missing: the ablation page must come with its raw results")
+    doc = tmp_path / "ablation.md"
+    page = ablation.report(raw_dir=ablation.RAW_DIR, doc=doc, plot_dir=tmp_path / "ablation" / "plots").read_text()
+    assert page == (ablation.DOC_DIR / "ablation.md").read_text()
+    for plot in sorted((tmp_path / "ablation" / "plots").iterdir()):
+        assert plot.read_text() == (ablation.PLOT_DIR / plot.name).read_text(), plot.name
