@@ -70,6 +70,11 @@ ARMS: dict[str, dict[str, Any]] = {
 REFERENCE_ARM = {"skip-off": "rfr-base", "prefilter-off": "rfr-base", "ft-rfr": "ft-none", "ap-low": "ft-none",
                  "ap-high": "ft-none"}  # fmt: skip
 AP_FRACTIONS = {"ap_low": 0.1, "ap_high": 0.3}  # L_AP's gradient norm as a fraction of L2's
+SWEEP_ARMS = ("rfr-base", "skip-off")  # the shipped recipe, and the paper's design (z_hr decoded directly)
+SWEEP_NOTES = {
+    "rfr-base": "the shipped recipe: the transformer's decoded change enters through the skip gate",
+    "skip-off": "the paper's design: the transformer's latents are decoded directly, so RFR acts on the whole output",
+}
 RFR_SWEEP = [("none", 1.0)] + [(mode, s) for mode in ("base", "ntk", "pi") for s in (0.5, 2.0, 8.0, 32.0)]
 SIZES = (512, 1024, 2048, 4096)
 SUITE, SUITE_COUNT = "4ksr-syn", 2  # every arm is also scored on the first two whole 4K images of this suite
@@ -80,7 +85,9 @@ SUITE, SUITE_COUNT = "4ksr-syn", 2  # every arm is also scored on the first two 
 
 def best_rfr(raw_dir: Path = RAW_DIR) -> tuple[str, float]:
     """The RFR setting (not ``none``) with the lowest mean ``|dPAS|`` at the largest swept size, over every seed
-    and image of the committed sweeps: the setting the ``ft-rfr`` arm fine-tunes with."""
+    and image of the committed sweeps of ``skip-off`` (where the transformer's latents are decoded directly, so
+    RFR acts on the whole output; the shipped recipe's small skip gate leaves it almost no effect), or of
+    ``rfr-base`` when there is none: the setting the ``ft-rfr`` arm fine-tunes with."""
     from op4ksr_bench.errors import UsageError
 
     _, sweep = load_raw(raw_dir)
@@ -281,11 +288,12 @@ def evaluate_arm(arm: str, seed: int, data: Path | None, runs: Path, raw_dir: Pa
     return path
 
 
-def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Path = RAW_DIR, count: int = 2) -> Path:
-    """Inference-only RFR sweep on the ``rfr-base`` model of ``seed``: every (mode, factor) of :data:`RFR_SWEEP`
-    at every output size: 512 and 1024 px from ``count`` held-out training images (degraded by the training
-    pipeline), 2048 px as the centre crops of ``count`` images of the 4K suite (its own LR), and 4096 as the
-    first whole 3840x2160 image of that suite (120 x 68 tokens)."""
+def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Path = RAW_DIR, count: int = 2,
+              arm: str = "rfr-base") -> Path:  # fmt: skip
+    """Inference-only RFR sweep on the ``arm`` model (:data:`SWEEP_ARMS`) of ``seed``: every (mode, factor) of
+    :data:`RFR_SWEEP` at every output size: 512 and 1024 px from ``count`` held-out training images (degraded by
+    the training pipeline), 2048 px as the centre crops of ``count`` images of the 4K suite (its own LR), and
+    4096 as the first whole 3840x2160 image of that suite (120 x 68 tokens)."""
     import numpy as np
 
     from op4ksr_bench.atomic import atomic_write_text
@@ -294,7 +302,7 @@ def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Pa
     from reference_model.data import TrainingPairs, _to_chw
     from reference_model.model import OP4KSR
 
-    folder = run_folder("rfr-base", seed, runs) / "final"
+    folder = run_folder(arm, seed, runs) / "final"
     pairs = TrainingPairs(Path(data) if data else data_dir(), crop_size=128, seed=seed, validation_count=count,
                           validation_crop_size=128)  # fmt: skip
     inputs = {}
@@ -323,8 +331,8 @@ def rfr_sweep(seed: int, data: Path | None, runs: Path, sizes=SIZES, raw_dir: Pa
                 rows.append({"mode": mode, "scale": factor, "size": min(size, side), "height": height, "width": width,
                              "tokens_per_side": side // 32, "image": image_id, **values})  # fmt: skip
     raw_dir.mkdir(parents=True, exist_ok=True)
-    path = raw_dir / f"rfr-sweep-s{seed}.json"
-    atomic_write_text(path, json.dumps({"seed": seed, "rows": rows}, indent=1, sort_keys=True) + "\n")
+    path = raw_dir / (f"rfr-sweep-s{seed}.json" if arm == "rfr-base" else f"rfr-sweep-{arm}-s{seed}.json")
+    atomic_write_text(path, json.dumps({"arm": arm, "seed": seed, "rows": rows}, indent=1, sort_keys=True) + "\n")
     return path
 
 
@@ -380,7 +388,7 @@ def load_raw(raw_dir: Path = RAW_DIR) -> tuple[dict[str, dict[int, dict]], list[
     for path in sorted(Path(raw_dir).glob("*.json")):
         payload = json.loads(path.read_text())
         if path.name.startswith("rfr-sweep-"):
-            sweep += [dict(row, seed=payload["seed"]) for row in payload["rows"]]
+            sweep += [dict(row, seed=payload["seed"], arm=payload.get("arm", "rfr-base")) for row in payload["rows"]]
         elif "arm" in payload:
             arms[payload["arm"]][int(payload["seed"])] = payload
     return dict(arms), sweep
@@ -504,16 +512,28 @@ def report(raw_dir: Path = RAW_DIR, doc: Path = DOC_DIR / "ablation.md", plot_di
 
     arms, sweep = load_raw(raw_dir)
     plot_dir.mkdir(parents=True, exist_ok=True)
-    for key in ("psnr", "pas", "dpas"):
-        svg = svg_lines(sweep_series(sweep, key), f"RFR sweep (inference only): {key}", "tokens per side",
-                        key, log_x=True)  # fmt: skip
-        atomic_write_text(plot_dir / f"rfr-sweep-{key}.svg", svg)
+    relative = plot_dir.relative_to(doc.parent).as_posix()
+    sweep_lines = []
+    for arm in SWEEP_ARMS:
+        rows = [row for row in sweep if row["arm"] == arm]
+        prefix = "rfr-sweep" if arm == "rfr-base" else f"rfr-sweep-{arm}"
+        for key in ("psnr", "pas", "dpas"):
+            svg = svg_lines(sweep_series(rows, key), f"RFR sweep on {arm} (inference only): {key}",
+                            "tokens per side", key, log_x=True)  # fmt: skip
+            atomic_write_text(plot_dir / f"{prefix}-{key}.svg", svg)
+        sweep_lines += [
+            f"### On `{arm}` ({SWEEP_NOTES[arm]})",
+            "",
+            *(sweep_table(rows) if rows else ["No sweep results yet."]),
+            "",
+            " ".join(f"![{key}]({relative}/{prefix}-{key}.svg)" for key in ("psnr", "pas", "dpas")),
+            "",
+        ]
     curves = {f"{arm} s{seed}": [(float(r["step"]), float(r["loss_l2"])) for r in p["train_log"] if r["loss_l2"]]
               for arm, seeds in arms.items() for seed, p in seeds.items()}  # fmt: skip
     atomic_write_text(plot_dir / "train-l2.svg", svg_lines(curves, "training L2", "step", "L2"))
     ratio_path = Path(raw_dir) / "grad-ratio.json"
     ratio = json.loads(ratio_path.read_text()) if ratio_path.is_file() else None
-    relative = plot_dir.relative_to(doc.parent).as_posix()
     raw_name = raw_dir.relative_to(REPOSITORY).as_posix() if raw_dir.is_relative_to(REPOSITORY) else raw_dir
     arm_lines = [f"- `{arm}`{' (reference: `' + REFERENCE_ARM[arm] + '`)' if arm in REFERENCE_ARM else ''}: "
                  + ", ".join(f"{k}={v}" for k, v in ARMS[arm].items()) for arm in ARMS]  # fmt: skip
@@ -544,13 +564,9 @@ def report(raw_dir: Path = RAW_DIR, doc: Path = DOC_DIR / "ablation.md", plot_di
         "",
         *(arm_table(arms, "fourk") if arms else ["No arm has raw results yet."]),
         "",
-        "## RFR at inference only, on the RFR-off `rfr-base` models (trained at 4 x 4 tokens)",
+        "## RFR at inference only, on RFR-off models trained at 4 x 4 tokens",
         "",
-        *(sweep_table(sweep) if sweep else ["No sweep results yet."]),
-        "",
-        f"![PSNR]({relative}/rfr-sweep-psnr.svg) ![PAS]({relative}/rfr-sweep-pas.svg) "
-        f"![dPAS]({relative}/rfr-sweep-dpas.svg)",
-        "",
+        *sweep_lines,
         "## L_AP weights",
         "",
         (
@@ -600,18 +616,30 @@ def verdict(arms: dict[str, dict[int, dict]], sweep: list[dict]) -> list[str]:
             )
             word, mean, error = _compare(dpas_diff, "lowers", "raises")
             parts.append(f"{line}, n = {len(psnr_diff)}) and {word} dPAS ({mean:+.5f}, 2 s.e. {error:.5f}).")
-    if sweep:
-        largest = max(row["size"] for row in sweep)
-        base = {(r["seed"], r["image"]): r for r in sweep if r["size"] == largest and r["mode"] == "none"}
+    for arm in SWEEP_ARMS:
+        rows_of_arm = [row for row in sweep if row["arm"] == arm]
+        if not rows_of_arm:
+            continue
+        largest = max(row["size"] for row in rows_of_arm)
+        base = {(r["seed"], r["image"]): r for r in rows_of_arm if r["size"] == largest and r["mode"] == "none"}
         for mode, factor in RFR_SWEEP[1:]:
-            rows = [r for r in sweep if r["size"] == largest and r["mode"] == mode and float(r["scale"]) == factor]
+            rows = [
+                r for r in rows_of_arm if r["size"] == largest and r["mode"] == mode and float(r["scale"]) == factor
+            ]
             pairs = [(r, base[(r["seed"], r["image"])]) for r in rows if (r["seed"], r["image"]) in base]
-            if len(pairs) < 2:
+            if not pairs:
                 continue
-            word, mean, error = _compare([abs(r["dpas"]) - abs(b["dpas"]) for r, b in pairs], "lowers", "raises")
-            psnr_word, psnr_mean, _ = _compare([r["psnr"] - b["psnr"] for r, b in pairs], "lowers", "raises")
+            differences = [abs(r["dpas"]) - abs(b["dpas"]) for r, b in pairs]
+            psnr_mean = statistics.fmean(r["psnr"] - b["psnr"] for r, b in pairs)
+            if len(pairs) < 2:
+                parts.append(
+                    f"- `{arm}`, RFR `{mode}` s={factor:g} at inference only, {largest} px, one image and seed: "
+                    f"|dPAS| {differences[0]:+.5f} against RFR off, PSNR {psnr_mean:+.3f} dB (no spread yet)."
+                )
+                continue
+            word, mean, error = _compare(differences, "lowers", "raises")
             parts.append(
-                f"- RFR `{mode}` s={factor:g} at inference only, {largest} px: {word} |dPAS| against RFR "
+                f"- `{arm}`, RFR `{mode}` s={factor:g} at inference only, {largest} px: {word} |dPAS| against RFR "
                 f"off ({mean:+.5f}, 2 s.e. {error:.5f}, n = {len(pairs)}); PSNR {psnr_mean:+.3f} dB."
             )
     parts += [
@@ -702,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
     sweep = commands.add_parser("rfr-sweep")
     sweep.add_argument("--seed", type=int, required=True)
+    sweep.add_argument("--arm", default="rfr-base", choices=SWEEP_ARMS)
     sweep.add_argument("--data", type=Path)
     sweep.add_argument("--runs", type=Path, default=RUNS_DIR)
     sweep.add_argument("--raw", type=Path, default=RAW_DIR, help="raw results folder")
@@ -729,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
             print(grad_ratio(args.data, args.runs, args.raw))
         elif args.command == "rfr-sweep":
             sizes = tuple(int(size) for size in args.sizes.split(","))
-            print(rfr_sweep(args.seed, args.data, args.runs, sizes, args.raw))
+            print(rfr_sweep(args.seed, args.data, args.runs, sizes, args.raw, arm=args.arm))
         else:
             named = []
             for item in args.runs:
